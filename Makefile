@@ -1,0 +1,30 @@
+# The two commands a fresh machine needs (see README.md):
+#   make demo   install everything, ingest a generated sample book end to end, serve it in the viewer
+#   make test   install everything, run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup system-packages clean
+
+demo: setup
+	$(BIN)/shuying demo
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: system-packages $(STAMP)
+
+system-packages:
+	@if [ "$$(id -u)" = 0 ]; then scripts/install-system-packages.sh; \
+	else sudo scripts/install-system-packages.sh; fi
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) shuying-data

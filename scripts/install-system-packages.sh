@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the Debian packages Shuying needs: Tesseract 5 with the Chinese and Korean
+# models, CJK fonts for the demo and test pages, libvips tools, and Chromium for the
+# viewer/contact-sheet browser tests. Idempotent; run as root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  tesseract-ocr tesseract-ocr-chi-tra tesseract-ocr-chi-tra-vert tesseract-ocr-chi-sim
+  tesseract-ocr-kor
+  fonts-arphic-uming fonts-arphic-ukai fonts-noto-cjk
+  libvips-tools
+  chromium
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+tesseract --version | head -1
