@@ -1,0 +1,278 @@
+"""The capture batch: batch.json plus the images a camera station produced.
+
+``load_batch(folder)`` parses and validates ``batch.json`` against
+``schemas/batch.schema.json``, checks the page list against the files present, and
+returns a frozen :class:`Batch`. Every problem found is collected and raised once as
+a :class:`~pipeline.errors.BatchError`, each naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pipeline.errors import BatchError, Problem
+from pipeline.validation import json_errors
+
+
+class MaterialType(str, enum.Enum):
+    ANCIENT_BOOK = "ancient_book"  # 古籍
+    REPUBLICAN = "republican"  # 民国文献
+    OTHER = "other"
+
+
+class ScriptDirection(str, enum.Enum):
+    VERTICAL_RL = "vertical-rl"  # columns top to bottom, read right to left
+    HORIZONTAL_LR = "horizontal-lr"
+
+
+class AccessLevel(str, enum.Enum):
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+    STAFF_ONLY = "staff-only"
+
+
+class PageType(str, enum.Enum):
+    COVER = "cover"
+    PAGE = "page"
+    BLANK = "blank"
+    COLOUR_TARGET = "colour-target"
+    SPINE = "spine"
+
+
+@dataclass(frozen=True)
+class Creator:
+    """A creator with role (撰, 注, 輯 …) and dynasty/period (明, 清 …)."""
+
+    name: str
+    role: str = ""
+    period: str = ""
+
+
+@dataclass(frozen=True)
+class Capture:
+    """How the images were made, at which station and by whom."""
+
+    station_id: str
+    operator: str
+    camera: str = ""
+    lens: str = ""
+    lighting: str = ""
+    capture_date: str = ""  # ISO 8601 date or date-time
+    declared_ppi: int = 0
+
+
+@dataclass(frozen=True)
+class Page:
+    """One image in reading order.
+
+    ``page_id`` (p0001, p0002 …) is derived from the position and names every
+    derivative, so file names with spaces or Chinese characters never reach paths
+    we build. ``file`` is the master's path relative to the batch folder (POSIX).
+    """
+
+    order: int  # 1-based position in reading order
+    file: str
+    label: str
+    page_type: PageType = PageType.PAGE
+
+    @property
+    def page_id(self) -> str:
+        return f"p{self.order:04d}"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A parsed, validated batch. ``root`` is the batch folder (read-only to us)."""
+
+    root: Path
+    item_id: str
+    title: str
+    material_type: MaterialType
+    script_direction: ScriptDirection
+    languages: tuple[str, ...]
+    access_level: AccessLevel
+    capture: Capture
+    pages: tuple[Page, ...]
+    call_number: str = ""  # 索书号
+    census_number: str = ""  # 普查编号
+    juan_count: str = ""  # 卷数, as catalogued: "十卷", "存三卷" …
+    creators: tuple[Creator, ...] = ()
+    edition: str = ""  # 版本, e.g. 明嘉靖刻本
+    annotations: tuple[str, ...] = ()  # 批校题跋
+    seals: tuple[str, ...] = ()  # 钤印
+    binding: str = ""  # 装帧
+    extant: str = ""  # 存卷
+    layout: str = ""  # 行款
+    volume_number: int = 1
+    volume_label: str = ""
+    title_lang: str = "zh-Hant"
+    source_organization: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def batch_file(self) -> Path:
+        return self.root / "batch.json"
+
+    def master_path(self, page: Page) -> Path:
+        return self.root / page.file
+
+
+BATCH_FILE = "batch.json"
+IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".jpg", ".jpeg", ".png", ".jp2", ".j2k", ".jpx"})
+# Files a camera station or an operating system leaves behind that are never pages.
+IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini", BATCH_FILE})
+
+
+def load_batch(folder: Path) -> Batch:
+    """Parse and check ``folder/batch.json`` and the files beside it.
+
+    Raises:
+        BatchError: listing every problem found, each naming the file and field.
+    """
+    folder = Path(folder)
+    data = _read_batch_json(folder)
+    problems = [Problem(BATCH_FILE, msg.partition(": ")[2], field=msg.partition(": ")[0])
+                if _has_path(msg) else Problem(BATCH_FILE, msg)
+                for msg in json_errors(data, "batch")]
+    if problems:
+        raise BatchError(problems)
+    present = _files_present(folder)
+    pages = _pages_from(data, present)
+    problems = _page_problems(folder, pages, present, listed=("pages" in data))
+    if problems:
+        raise BatchError(problems)
+    # Use each name as stored on disk, so NFD names written by a Mac still open.
+    pages = [replace(p, file=present[unicodedata.normalize("NFC", p.file)]) for p in pages]
+    return _batch_from(folder, data, pages)
+
+
+def _read_batch_json(folder: Path) -> dict:
+    if not folder.is_dir():
+        raise BatchError(Problem(str(folder), "not a folder", hint="give the batch folder, not a file"))
+    path = folder / BATCH_FILE
+    if not path.is_file():
+        raise BatchError(Problem(str(path), "missing", hint="every batch folder needs a batch.json"))
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise BatchError(Problem(BATCH_FILE, "empty file"))
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise BatchError(Problem(BATCH_FILE, f"not UTF-8 text (byte {exc.start})",
+                                 hint="save batch.json as UTF-8")) from None
+    except json.JSONDecodeError as exc:
+        raise BatchError(Problem(BATCH_FILE, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")) from None
+    if not isinstance(data, dict):
+        raise BatchError(Problem(BATCH_FILE, "top level must be a JSON object"))
+    return data
+
+
+def _has_path(message: str) -> bool:
+    head = message.partition(": ")[0]
+    return bool(head) and " " not in head
+
+
+def _files_present(folder: Path) -> dict[str, str]:
+    """Map NFC-normalised relative POSIX path -> the name as stored on disk."""
+    present: dict[str, str] = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and not _ignored(rel):
+            present[unicodedata.normalize("NFC", rel)] = rel
+    return present
+
+
+def _ignored(rel: str) -> bool:
+    parts = rel.split("/")
+    return any(p.startswith(".") for p in parts) or parts[-1] in IGNORED_NAMES
+
+
+def _pages_from(data: dict, present: dict[str, str]) -> list[Page]:
+    if "pages" in data:
+        return [Page(order=i, file=entry["file"], label=entry.get("label") or f"{i}",
+                     page_type=PageType(entry.get("type", "page")))
+                for i, entry in enumerate(data["pages"], start=1)]
+    images = sorted((rel for rel in present.values() if Path(rel).suffix.lower() in IMAGE_SUFFIXES),
+                    key=_natural_key)
+    return [Page(order=i, file=rel, label=f"{i}") for i, rel in enumerate(images, start=1)]
+
+
+def _natural_key(name: str) -> list[object]:
+    # "p2.tif" before "p10.tif", as a technician reading the folder expects.
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def _page_problems(folder: Path, pages: list[Page], present: dict[str, str], *, listed: bool) -> list[Problem]:
+    problems: list[Problem] = []
+    if not pages:
+        problems.append(Problem(str(folder), "no images found", hint="add TIFF, JPEG, PNG or JPEG 2000 files"))
+    seen: dict[str, int] = {}
+    for index, page in enumerate(pages):
+        field = f"pages[{index}].file" if listed else "pages"
+        key = unicodedata.normalize("NFC", page.file)
+        problem = _path_problem(folder, page.file) or _missing_problem(key, present)
+        if problem:
+            problems.append(Problem(BATCH_FILE, f"{page.file!r} {problem}", field=field,
+                                    hint="check the file name" if "missing" in problem else ""))
+        elif key in seen:
+            problems.append(Problem(BATCH_FILE, f"{page.file!r} is listed twice (also pages[{seen[key]}])",
+                                    field=field, hint="each image is one page; remove the duplicate entry"))
+        seen.setdefault(key, index)
+    for key, rel in present.items():
+        if key not in seen and listed:
+            problems.append(Problem(rel, "present in the batch folder but not listed in pages",
+                                    hint="add it to batch.json pages, or move it out of the batch folder"))
+    return problems
+
+
+def _path_problem(folder: Path, rel: str) -> str:
+    """Say why ``rel`` may not be used as a path inside ``folder`` ("" if it may)."""
+    if "\x00" in rel or rel.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", rel):
+        return "is not a relative path inside the batch folder"
+    root = os.path.realpath(folder)
+    target = os.path.realpath(os.path.join(root, rel))
+    if os.path.commonpath([root, target]) != root:
+        return "points outside the batch folder"
+    return ""
+
+
+def _missing_problem(key: str, present: dict[str, str]) -> str:
+    if key in present:
+        return ""
+    return "is listed but missing from the batch folder"
+
+
+def _batch_from(folder: Path, data: dict, pages: list[Page]) -> Batch:
+    item, capture, volume = data["item"], data["capture"], data.get("volume", {})
+    return Batch(
+        root=folder,
+        item_id=item["id"],
+        title=item["title"],
+        material_type=MaterialType(item["material_type"]),
+        script_direction=ScriptDirection(item["script_direction"]),
+        languages=tuple(item["languages"]),
+        access_level=AccessLevel(item["access_level"]),
+        capture=Capture(**capture),
+        pages=tuple(pages),
+        call_number=item.get("call_number", ""),
+        census_number=item.get("census_number", ""),
+        juan_count=item.get("juan_count", ""),
+        creators=tuple(Creator(**c) for c in item.get("creators", [])),
+        edition=item.get("edition", ""),
+        annotations=tuple(item.get("annotations", [])),
+        seals=tuple(item.get("seals", [])),
+        binding=item.get("binding", ""),
+        extant=item.get("extant", ""),
+        layout=item.get("layout", ""),
+        volume_number=volume.get("number", 1),
+        volume_label=volume.get("label", ""),
+        title_lang=item.get("title_lang", "zh-Hant"),
+        source_organization=item.get("source_organization", ""),
+        extra={"title_en": item["title_en"]} if "title_en" in item else {},
+    )

@@ -1,0 +1,87 @@
+"""Errors a person can act on.
+
+Every error names the file and the problem and, where known, the fix::
+
+    ShuyingError
+     +-- BatchError        batch.json or the batch folder is wrong (field, file)
+     +-- ImageError        an image cannot be used as a master (file, problem)
+     +-- ValidationError   an XML/JSON document fails its schema (document, errors)
+     +-- OcrError          the OCR engine is missing or failed on a page
+     +-- StorageError      a storage location cannot take or return a copy
+     +-- FixityError       bytes do not match the digests recorded at ingest
+
+Per-page problems are collected into reports (see :class:`Problem`) so the rest of
+a batch can go on; an exception is raised only when nothing sensible can continue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ShuyingError(Exception):
+    """Base class for every error Shuying reports to a user."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one file, as shown to a technician."""
+
+    file: str
+    problem: str
+    field: str = ""
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}: " if self.field else f"{self.file}: "
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}{self.problem}{hint}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"file": self.file, "field": self.field, "problem": self.problem, "hint": self.hint}
+
+
+class BatchError(ShuyingError):
+    """The batch file or folder cannot be ingested; carries every problem found."""
+
+    def __init__(self, problems: list[Problem] | Problem) -> None:
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ImageError(ShuyingError):
+    """An image file cannot be used (unreadable, truncated, too large, wrong mode)."""
+
+    def __init__(self, path: str | Path, problem: str, hint: str = "") -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.hint = hint
+        super().__init__(str(Problem(self.path, problem, hint=hint)))
+
+
+class ValidationError(ShuyingError):
+    """A document fails validation against its schema."""
+
+    def __init__(self, document: str, errors: list[str]) -> None:
+        self.document = document
+        self.errors = list(errors)
+        shown = "; ".join(self.errors[:5])
+        more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        super().__init__(f"{document}: schema validation failed: {shown}{more}")
+
+
+class OcrError(ShuyingError):
+    """The OCR engine is missing, lacks a model, crashed or timed out."""
+
+
+class StorageError(ShuyingError):
+    """A storage location cannot take, verify or return a copy."""
+
+
+class FixityError(ShuyingError):
+    """Bytes read back do not match the digests recorded at ingest."""
+
+    def __init__(self, path: str, algorithm: str, expected: str, found: str) -> None:
+        self.path, self.algorithm, self.expected, self.found = path, algorithm, expected, found
+        super().__init__(f'{path}: {algorithm} mismatch: expected="{expected}" found="{found}"')
