@@ -1,0 +1,1 @@
+"""Where Shuying keeps things: settings, storage locations and their backends."""

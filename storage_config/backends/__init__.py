@@ -1,0 +1,1 @@
+"""Storage backends: one contract (base.StorageBackend), one module per kind of store."""
