@@ -1,0 +1,301 @@
+"""Build the AIP's ``data/mets.xml`` (METS 1.12.1 with MODS 3.8 and PREMIS 3).
+
+Layout of the document::
+
+    metsHdr      CREATEDATE = now; CREATOR agents: Shuying (software) and the library
+    dmdSec       DMD_MODS: the MODS record (pipeline.mods)
+    amdSec       techMD TECH_<page> per master (premis:object with SHA-256/SHA-512 fixity)
+                 digiprovMD EVENT_nnnn per event, AGENT_nnnn per agent (PREMIS 3)
+    fileSec      fileGrp MASTER, ACCESS (IIIF Image services, outside the AIP), ALTO,
+                 TEXT, METADATA (qc.json, batch.json …)
+    structMap    PHYSICAL: div physSequence > one div per page in reading order
+
+Every href is relative to ``data/``, where mets.xml lives, and percent-encoded as a
+URI (spaces, ``%`` …) while Chinese characters stay as they are (an IRI). The page
+divs' TYPE is "page" for ordinary pages and the page type ("cover", "blank",
+"colour-target", "spine") otherwise. Output depends only on the arguments: pass the
+clock in as ``now`` and two builds are byte-identical (see :func:`serialize_mets`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
+from urllib.parse import quote
+
+from lxml import etree
+
+import pipeline
+from pipeline.batch import Batch, Page, PageType
+from pipeline.checksums import Digests
+from pipeline.mods import MODS_VERSION, build_mods
+from pipeline.premis import Agent, AgentType, Event, FileObject, agent_xml, agents_of, event_xml, object_xml
+from pipeline.xmlns import NAMESPACES, XLINK_HREF, XSI_SCHEMA_LOCATION, schema_location, tag
+
+__all__ = [
+    "MetsFiles",
+    "PageFiles",
+    "PayloadFile",
+    "build_mets",
+    "file_format",
+    "href_of",
+    "serialize_mets",
+    "shuying_agent",
+]
+
+PAYLOAD_PREFIX = "data/"
+IIIF_INFO_TYPE = 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
+# An explicit table, not the mimetypes module: that one reads /etc/mime.types, so the
+# same AIP would get different METS on different machines.
+FORMATS: dict[str, tuple[str, str]] = {
+    ".tif": ("image/tiff", "TIFF"),
+    ".tiff": ("image/tiff", "TIFF"),
+    ".jp2": ("image/jp2", "JPEG 2000 JP2"),
+    ".jpg": ("image/jpeg", "JPEG"),
+    ".jpeg": ("image/jpeg", "JPEG"),
+    ".png": ("image/png", "PNG"),
+    ".xml": ("application/xml", "XML"),
+    ".txt": ("text/plain", "Plain text"),
+    ".json": ("application/json", "JSON"),
+    ".html": ("text/html", "HTML"),
+}
+UNKNOWN_FORMAT = ("application/octet-stream", "unknown")
+
+
+@dataclass(frozen=True)
+class PayloadFile:
+    """A file inside the bag: its path relative to the bag (``data/…``) and its digests."""
+
+    path: str
+    digests: Digests
+
+
+@dataclass(frozen=True)
+class PageFiles:
+    """The files of one page: master (required), IIIF service URL, ALTO and text (optional)."""
+
+    master: PayloadFile
+    access_url: str = ""  # IIIF Image service id, e.g. https://host/iiif/3/item~p0001
+    alto: PayloadFile | None = None
+    text: PayloadFile | None = None
+
+
+@dataclass(frozen=True)
+class MetsFiles:
+    """What the METS file section lists: per page (keyed by page id) and batch-level files."""
+
+    pages: Mapping[str, PageFiles]
+    metadata: tuple[PayloadFile, ...] = field(default=())  # qc.json, batch.json copy …
+
+
+def shuying_agent() -> Agent:
+    """Return the Shuying software agent at the running version."""
+    return Agent(name="shuying", agent_type=AgentType.SOFTWARE, version=pipeline.__version__)
+
+
+def file_format(path: str) -> tuple[str, str]:
+    """Return (MIME type, format name) for a file name by its suffix."""
+    return FORMATS.get(PurePosixPath(path).suffix.lower(), UNKNOWN_FORMAT)
+
+
+def build_mets(
+    batch: Batch,
+    files: MetsFiles,
+    events: Iterable[Event],
+    *,
+    now: datetime,
+    creator_agent: Agent | None = None,
+) -> etree._ElementTree:
+    """Build the METS document for ``batch``; raise ValueError if a page has no master."""
+    _check_pages(batch, files)
+    software = creator_agent or shuying_agent()
+    # Deduplicated by identifier: a task re-run may hand in the same event twice.
+    unique = {e.identifier: e for e in events}
+    ordered = sorted(unique.values(), key=lambda e: (e.date_time, e.identifier))
+    event_ids = {e.identifier: f"EVENT_{i:04d}" for i, e in enumerate(ordered, start=1)}
+    root = etree.Element(tag("mets", "mets"), nsmap=_nsmap())
+    root.set(XSI_SCHEMA_LOCATION, schema_location("mets", "mods", "premis"))
+    root.set("OBJID", batch.item_id)
+    root.set("LABEL", batch.title)
+    root.set("TYPE", "book")
+    root.append(_header(batch, software, now))
+    root.append(_dmd_sec(batch, now))
+    root.append(_amd_sec(batch, files, ordered, event_ids, software))
+    root.append(_file_sec(batch, files))
+    root.append(_struct_map(batch, files, _events_by_page(batch, files, ordered, event_ids)))
+    return etree.ElementTree(root)
+
+
+def serialize_mets(tree: etree._ElementTree) -> bytes:
+    """Serialise a METS tree as indented UTF-8 with an XML declaration."""
+    return etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _check_pages(batch: Batch, files: MetsFiles) -> None:
+    missing = [p.page_id for p in batch.pages if p.page_id not in files.pages]
+    if missing:
+        raise ValueError(f"{batch.item_id}: no master file given for pages {', '.join(missing)}")
+    paths = [f.path for f in _payload_files(files)]
+    outside = [p for p in paths if not p.startswith(PAYLOAD_PREFIX)]
+    if outside:
+        raise ValueError(f"{batch.item_id}: paths must start with 'data/': {', '.join(outside)}")
+
+
+def _header(batch: Batch, software: Agent, now: datetime) -> etree._Element:
+    header = etree.Element(tag("mets", "metsHdr"))
+    header.set("CREATEDATE", now.isoformat(timespec="seconds"))
+    agent = _sub(header, "agent", ROLE="CREATOR", TYPE="OTHER", OTHERTYPE="SOFTWARE")
+    _sub(agent, "name").text = f"{software.name} {software.version}".strip()
+    if batch.source_organization:
+        organization = _sub(header, "agent", ROLE="CREATOR", TYPE="ORGANIZATION")
+        _sub(organization, "name").text = batch.source_organization
+    return header
+
+
+def _dmd_sec(batch: Batch, now: datetime) -> etree._Element:
+    dmd = etree.Element(tag("mets", "dmdSec"), ID="DMD_MODS")
+    wrap = _sub(dmd, "mdWrap", MDTYPE="MODS", MDTYPEVERSION=MODS_VERSION)
+    _sub(wrap, "xmlData").append(build_mods(batch, now=now))
+    return dmd
+
+
+def _amd_sec(
+    batch: Batch, files: MetsFiles, events: list[Event], event_ids: Mapping[str, str], software: Agent
+) -> etree._Element:
+    amd = etree.Element(tag("mets", "amdSec"), ID="AMD")
+    for page in batch.pages:
+        master = files.pages[page.page_id].master
+        obj = FileObject(page.page_id, master.digests, file_format(master.path)[1], original_name=page.file)
+        _md(amd, "techMD", f"TECH_{page.page_id}", "PREMIS:OBJECT", object_xml(obj))
+    for event in events:
+        _md(amd, "digiprovMD", event_ids[event.identifier], "PREMIS:EVENT", event_xml(event))
+    for index, agent in enumerate(agents_of(events, software), start=1):
+        _md(amd, "digiprovMD", f"AGENT_{index:04d}", "PREMIS:AGENT", agent_xml(agent))
+    return amd
+
+
+def _md(amd: etree._Element, section: str, md_id: str, md_type: str, content: etree._Element) -> None:
+    element = _sub(amd, section, ID=md_id)
+    wrap = _sub(element, "mdWrap", MDTYPE=md_type, MDTYPEVERSION="3.0")
+    _sub(wrap, "xmlData").append(content)
+
+
+def _file_sec(batch: Batch, files: MetsFiles) -> etree._Element:
+    file_sec = etree.Element(tag("mets", "fileSec"))
+    groups: dict[str, list[etree._Element]] = {"MASTER": [], "ACCESS": [], "ALTO": [], "TEXT": [], "METADATA": []}
+    for page in batch.pages:
+        page_files = files.pages[page.page_id]
+        groups["MASTER"].append(_payload_file(f"MASTER_{page.page_id}", page_files.master, f"TECH_{page.page_id}"))
+        if page_files.access_url:
+            groups["ACCESS"].append(_access_file(f"ACCESS_{page.page_id}", page_files.access_url))
+        if page_files.alto:
+            groups["ALTO"].append(_payload_file(f"ALTO_{page.page_id}", page_files.alto))
+        if page_files.text:
+            groups["TEXT"].append(_payload_file(f"TEXT_{page.page_id}", page_files.text))
+    for index, payload in enumerate(files.metadata, start=1):
+        groups["METADATA"].append(_payload_file(f"METADATA_{index:04d}", payload))
+    for use, members in groups.items():
+        if members:
+            group = _sub(file_sec, "fileGrp", USE=use)
+            group.extend(members)
+    return file_sec
+
+
+def _payload_file(file_id: str, payload: PayloadFile, adm_id: str = "") -> etree._Element:
+    element = etree.Element(tag("mets", "file"), ID=file_id, MIMETYPE=file_format(payload.path)[0])
+    element.set("SIZE", str(payload.digests.size))
+    element.set("CHECKSUM", payload.digests.sha256)
+    element.set("CHECKSUMTYPE", "SHA-256")
+    if adm_id:
+        element.set("ADMID", adm_id)
+    _flocat(element, href_of(payload.path))
+    return element
+
+
+def _access_file(file_id: str, url: str) -> etree._Element:
+    element = etree.Element(tag("mets", "file"), ID=file_id, MIMETYPE=IIIF_INFO_TYPE)
+    _flocat(element, url)
+    return element
+
+
+def _flocat(file_element: etree._Element, href: str) -> None:
+    _sub(file_element, "FLocat", LOCTYPE="URL").set(XLINK_HREF, href)
+
+
+def href_of(bag_path: str) -> str:
+    """Turn a bag path (``data/masters/扫描 1.tif``) into an href relative to data/ (an IRI)."""
+    relative = bag_path[len(PAYLOAD_PREFIX) :]
+    # Percent-encode ASCII that a URI may not carry (space, %, #, ?) and keep
+    # non-ASCII as is: xlink:href is an IRI, and 卷一 reads better than %E5%8D%B7%E4%B8%80.
+    return "".join(c if ord(c) > 127 else quote(c, safe="/-._~!$&'()*+,;=:@") for c in relative)
+
+
+def _struct_map(batch: Batch, files: MetsFiles, page_events: Mapping[str, list[str]]) -> etree._Element:
+    struct_map = etree.Element(tag("mets", "structMap"), TYPE="PHYSICAL")
+    sequence = _sub(struct_map, "div", ID="PHYS_0000", TYPE="physSequence", LABEL=batch.title, DMDID="DMD_MODS")
+    if page_events.get(""):
+        sequence.set("ADMID", " ".join(page_events[""]))
+    for index in range(1, len(files.metadata) + 1):
+        _sub(sequence, "fptr", FILEID=f"METADATA_{index:04d}")
+    for page in sorted(batch.pages, key=lambda p: p.order):
+        sequence.append(_page_div(page, files.pages[page.page_id], page_events.get(page.page_id, [])))
+    return struct_map
+
+
+def _page_div(page: Page, page_files: PageFiles, event_ids: list[str]) -> etree._Element:
+    div_type = "page" if page.page_type is PageType.PAGE else page.page_type.value
+    div = etree.Element(tag("mets", "div"), ID=f"PHYS_{page.page_id}", TYPE=div_type)
+    div.set("ORDER", str(page.order))
+    div.set("ORDERLABEL", page.label)
+    div.set("LABEL", page.label)
+    if event_ids:
+        div.set("ADMID", " ".join(event_ids))
+    present = [
+        ("MASTER", True),
+        ("ACCESS", bool(page_files.access_url)),
+        ("ALTO", page_files.alto is not None),
+        ("TEXT", page_files.text is not None),
+    ]
+    for use, has_file in present:
+        if has_file:
+            _sub(div, "fptr", FILEID=f"{use}_{page.page_id}")
+    return div
+
+
+def _events_by_page(
+    batch: Batch, files: MetsFiles, events: list[Event], event_ids: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """Map page id -> XML ids of the events about it; key "" holds batch-level events."""
+    owner: dict[str, str] = {}
+    for page in batch.pages:
+        page_files = files.pages[page.page_id]
+        payload = [f for f in (page_files.master, page_files.alto, page_files.text) if f is not None]
+        for key in [page.page_id, *(f.path for f in payload), *(href_of(f.path) for f in payload)]:
+            owner[key] = page.page_id
+    all_pages = {p.page_id for p in batch.pages}
+    by_page: dict[str, list[str]] = {}
+    for event in events:
+        pages = list(dict.fromkeys(owner[o] for o in event.object_ids if o in owner))
+        # An event about every page (capture, checksums, QC of the batch) belongs to the
+        # sequence once, not to each of hundreds of page divs.
+        if not pages or (len(all_pages) > 1 and set(pages) == all_pages):
+            pages = [""]
+        for page_id in pages:
+            by_page.setdefault(page_id, []).append(event_ids[event.identifier])
+    return by_page
+
+
+def _payload_files(files: MetsFiles) -> list[PayloadFile]:
+    per_page = [f for pf in files.pages.values() for f in (pf.master, pf.alto, pf.text) if f is not None]
+    return [*per_page, *files.metadata]
+
+
+def _sub(parent: etree._Element, local: str, **attributes: str) -> etree._Element:
+    return etree.SubElement(parent, tag("mets", local), **attributes)
+
+
+def _nsmap() -> dict[str | None, str]:
+    # premis must be bound at the root: premis:object carries xsi:type="premis:file".
+    return {p: NAMESPACES[p] for p in ("mets", "mods", "premis", "xlink", "xsi")}
