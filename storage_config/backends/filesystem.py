@@ -12,9 +12,9 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from pipeline.checksums import ALGORITHMS, Digests, digest_file
+from pipeline.atomic import TMP_MARK, sweep_stale
 from pipeline.errors import StorageError
 
-TMP_MARK = ".tmp-"
 COPY_BLOCK = 4 * 1024 * 1024
 
 
@@ -34,6 +34,8 @@ class FilesystemBackend:
                 raise StorageError(f"{self.name}: {key} already stored and differs; not overwritten: {problems[0]}")
             return
         self._check_writable()
+        final.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale(final)  # copies interrupted by a crash: never counted, now removed
         tmp = final.with_name(f"{final.name}{TMP_MARK}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}")
         try:
             self._copy_all(source, tmp, expected)

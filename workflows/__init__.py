@@ -1,0 +1,1 @@
+"""Luigi workflows: thin tasks that call pipeline/ and write their outputs atomically."""

@@ -1,0 +1,96 @@
+"""PREMIS events for each ingest step, naming the software (and version) that did it."""
+
+from __future__ import annotations
+
+import platform
+import ssl
+from datetime import datetime, timezone
+
+import cv2
+import pyvips
+
+from pipeline.batch import Batch, Page
+from pipeline.deskew import DeskewResult, SkewEstimate
+from pipeline.mets import shuying_agent
+from pipeline.ocr import OcrPage
+from pipeline.premis import Agent, AgentType, Event, EventType, Outcome
+from pipeline.qc_report import summary_line
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def now_iso() -> str:
+    return now().isoformat()
+
+
+def libvips_agent() -> Agent:
+    return Agent("libvips", AgentType.SOFTWARE, f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}")
+
+
+def opencv_agent() -> Agent:
+    return Agent("opencv", AgentType.SOFTWARE, cv2.__version__)
+
+
+def hashlib_agent() -> Agent:
+    return Agent("python-hashlib", AgentType.SOFTWARE, f"{platform.python_version()} ({ssl.OPENSSL_VERSION})")
+
+
+def _page_ids(batch: Batch) -> tuple[str, ...]:
+    return tuple(p.page_id for p in batch.pages)
+
+
+def capture(batch: Batch) -> Event:
+    """The capture at the camera station, as the batch describes it."""
+    c = batch.capture
+    detail = "; ".join(f"{k}: {v}" for k, v in (
+        ("station", c.station_id), ("camera", c.camera), ("lens", c.lens), ("lighting", c.lighting),
+        ("declared ppi", c.declared_ppi)) if v)
+    operator = Agent(c.operator, AgentType.PERSON, role="implementer")
+    return Event(EventType.CAPTURE, c.capture_date or now_iso(), detail, Outcome.SUCCESS,
+                 agents=(operator,), object_ids=_page_ids(batch))
+
+
+def validation(batch: Batch) -> Event:
+    return Event(EventType.VALIDATION, now_iso(),
+                 "batch.json checked against batch.schema.json; every master probed and fully decoded",
+                 Outcome.SUCCESS, agents=(shuying_agent(), libvips_agent()), object_ids=_page_ids(batch))
+
+
+def digest_calculation(batch: Batch) -> Event:
+    return Event(EventType.MESSAGE_DIGEST_CALCULATION, now_iso(), "SHA-256 and SHA-512 of every master, in one read",
+                 Outcome.SUCCESS, agents=(shuying_agent(), hashlib_agent()), object_ids=_page_ids(batch))
+
+
+def quality_control(batch: Batch, report: dict) -> Event:
+    outcome = {"pass": Outcome.SUCCESS, "warn": Outcome.WARNING, "fail": Outcome.FAILURE}[report["status"]]
+    return Event(EventType.VALIDATION, now_iso(), f"image quality control (profile {report['profile']})",
+                 outcome, summary_line(report), agents=(shuying_agent(), opencv_agent(), libvips_agent()),
+                 object_ids=_page_ids(batch))
+
+
+def deskew(batch: Batch, page: Page, estimate: SkewEstimate, result: DeskewResult) -> Event:
+    detail = (f"access derivative: deskew estimated {estimate.angle:+.3f} deg (confidence {estimate.confidence:.2f}, "
+              f"method {estimate.method}), rotated by {-result.angle_applied:+.3f} deg, bicubic, "
+              f"{result.width}x{result.height} px, pyramidal TIFF JPEG Q85; master not modified")
+    return Event(EventType.CREATION, now_iso(), detail, Outcome.SUCCESS,
+                 agents=(shuying_agent(), libvips_agent()), object_ids=(page.page_id,))
+
+
+def ocr(batch: Batch, page: Page, result: OcrPage) -> Event:
+    params = " ".join(f"{k}={v}" for k, v in sorted(result.parameters.items()))
+    detail = (f"OCR: {result.engine} {result.engine_version}, model {result.language}, {params}; "
+              f"ALTO coordinates in access-derivative pixels")
+    engine = Agent(result.engine, AgentType.SOFTWARE, result.engine_version)
+    return Event(EventType.CREATION, now_iso(), detail, Outcome.SUCCESS,
+                 f"{len(result.lines)} lines, mean confidence {result.mean_confidence:.2f}",
+                 agents=(shuying_agent(), engine), object_ids=(page.page_id,))
+
+
+def package_creation(batch: Batch) -> Event:
+    return Event(EventType.INFORMATION_PACKAGE_CREATION, now_iso(),
+                 "AIP assembled as a BagIt 1.0 bag (SHA-256 and SHA-512 manifests) for storage",
+                 Outcome.SUCCESS, agents=(shuying_agent(),), object_ids=_page_ids(batch))
+
+

@@ -1,0 +1,235 @@
+"""Ingest one capture batch: validate → checksum → per page QC, derivative, OCR → METS → AIP →
+storage → IIIF manifest.
+
+Each task reads its inputs, calls pipeline/ functions and writes one output atomically;
+``complete()`` is "the output exists", so a killed run re-runs only what was unfinished.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import luigi
+
+from pipeline import access, images, ocr, qc
+from pipeline.batch import PageType
+from pipeline.checksums import digest_file, verify_file
+from pipeline.deskew import deskew, estimate_skew
+from pipeline.qc_report import batch_report
+from pipeline.errors import BatchError
+from pipeline.intake import duplicate_problems, master_problems
+from workflows import events
+from pipeline.atomic import atomic_path, write_bytes_atomic, write_json_atomic
+from workflows.base import PageTask, ShuyingTask, read_json
+from workflows.package import assemble_aip, build_item_mets, master_digests, publish_item, store_aip
+
+# Page types that carry no text worth recognising.
+NO_OCR_TYPES = frozenset({PageType.COLOUR_TARGET, PageType.SPINE})
+
+
+class ValidateBatch(ShuyingTask):
+    """Check batch.json and every image; list every problem at once."""
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(self.layout.validation))
+
+    def execute(self) -> None:
+        batch = self.batch()
+        problems = master_problems(batch, max_pixels=self.max_megapixels * 1_000_000)
+        if problems:
+            raise BatchError(problems)
+        write_json_atomic(self.layout.validation, {
+            "item_id": batch.item_id, "pages": len(batch.pages), "problems": [],
+            "event": events.validation(batch).as_dict(),
+        })
+
+
+class ChecksumMasters(ShuyingTask):
+    """Compute SHA-256 and SHA-512 of every master, once; all later steps verify against these."""
+
+    def requires(self) -> ValidateBatch:
+        return ValidateBatch(**self.shared())
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(self.layout.checksums))
+
+    def execute(self) -> None:
+        batch = self.batch()
+        digests = {page.page_id: digest_file(batch.master_path(page)) for page in batch.pages}
+        problems = duplicate_problems(batch, digests)
+        if problems:
+            raise BatchError(problems)
+        write_json_atomic(self.layout.checksums, {
+            "masters": {page.page_id: {"file": page.file, **digests[page.page_id].as_dict()}
+                        for page in batch.pages},
+            "event": events.digest_calculation(batch).as_dict(),
+        })
+
+
+class PageQC(PageTask):
+    """Measure one page against the QC profile."""
+
+    def requires(self) -> ChecksumMasters:
+        return ChecksumMasters(**self.shared())
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(self.layout.page_qc(self.page_id)))
+
+    def execute(self) -> None:
+        batch, page = self.batch(), self.page()
+        result = qc.check_page(batch.master_path(page), page_id=page.page_id,
+                               declared_ppi=batch.capture.declared_ppi, page_type=page.page_type.value)
+        write_json_atomic(self.layout.page_qc(self.page_id), result.as_dict())
+
+
+class Derivative(PageTask):
+    """Deskew the master into a pyramidal access image (the master is only read)."""
+
+    def requires(self) -> ChecksumMasters:
+        return ChecksumMasters(**self.shared())
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(self.layout.derivative(self.page_id)))
+
+    def execute(self) -> None:
+        batch, page = self.batch(), self.page()
+        master = batch.master_path(page)
+        expected = master_digests(self.layout)[self.page_id]
+        verify_file(master, expected, name=page.file)  # process exactly the bytes we checksummed
+        image = images.load_page(master, sequential=False)
+        estimate = estimate_skew(image)
+        result = deskew(image, estimate)
+        with atomic_path(self.layout.derivative(self.page_id), directory=True) as tmp:
+            access.write_pyramid(result.image, tmp / "access.tif")
+            info = {"width": result.width, "height": result.height, "angle": estimate.angle,
+                    "angle_applied": result.angle_applied, "confidence": estimate.confidence,
+                    "method": estimate.method, "affine": list(result.affine),
+                    "event": events.deskew(batch, page, estimate, result).as_dict()}
+            (tmp / "deskew.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
+        verify_file(master, expected, name=page.file)
+
+
+class Ocr(PageTask):
+    """Recognise the text of one page, in the pixel space of its access image."""
+
+    def requires(self) -> Derivative:
+        return Derivative(**self.shared(), page_id=self.page_id)
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(self.layout.ocr(self.page_id)))
+
+    def execute(self) -> None:
+        batch, page = self.batch(), self.page()
+        lang = ocr.choose_languages(batch.languages, batch.script_direction.value)
+        vertical = batch.script_direction.value == "vertical-rl"
+        access_image = self.layout.derivative(self.page_id) / "access.tif"
+        with atomic_path(self.layout.ocr(self.page_id), directory=True) as tmp:
+            if page.page_type in NO_OCR_TYPES:
+                (tmp / "ocr.json").write_text(json.dumps({"skipped": page.page_type.value}), encoding="utf-8")
+                return
+            ocr.check_languages_installed(lang)
+            pixels = images.to_numpy(images.load_page(access_image))
+            result = ocr.recognise_page(pixels, lang=lang, vertical=vertical, timeout=self.ocr_timeout, page=page.file)
+            alto = ocr.to_alto(result, image_file=f"images/{page.page_id}.tif", now=events.now(), page_number=page.order)
+            alto.write(str(tmp / "alto.xml"), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+            (tmp / "text.txt").write_text(ocr.to_text(result), encoding="utf-8")
+            summary = {"lines": len(result.lines), "mean_confidence": result.mean_confidence,
+                       "language": lang, "event": events.ocr(batch, page, result).as_dict(),
+                       # Digests computed once, here, and carried into the AIP.
+                       "files": {name: digest_file(tmp / name).as_dict() for name in ("alto.xml", "text.txt")}}
+            (tmp / "ocr.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+class BatchQC(ShuyingTask):
+    """Gather the page QC results into the batch's qc.json."""
+
+    def requires(self) -> list[PageQC]:
+        return [PageQC(**self.shared(), page_id=p.page_id) for p in self.batch().pages]
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(self.layout.batch_qc))
+
+    def execute(self) -> None:
+        batch = self.batch()
+        pages = [read_json(self.layout.page_qc(p.page_id)) for p in batch.pages]
+        report = batch_report(batch.item_id, pages, now=events.now_iso())
+        report["event"] = events.quality_control(batch, report).as_dict()
+        write_json_atomic(self.layout.batch_qc, report)
+
+
+class BuildMets(ShuyingTask):
+    """Write the item's METS (MODS + PREMIS) and validate it against the official XSDs."""
+
+    def requires(self) -> dict:
+        pages = self.batch().pages
+        return {
+            "checksums": ChecksumMasters(**self.shared()),
+            "qc": BatchQC(**self.shared()),
+            "ocr": [Ocr(**self.shared(), page_id=p.page_id) for p in pages],
+        }
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(self.layout.mets))
+
+    def execute(self) -> None:
+        mets = build_item_mets(self.batch(), self.layout, base_url=self.base_url,
+                               organization=self.organization)
+        write_bytes_atomic(self.layout.mets, mets)
+
+
+class BuildAip(ShuyingTask):
+    """Assemble and validate the BagIt AIP in the work area."""
+
+    def requires(self) -> BuildMets:
+        return BuildMets(**self.shared())
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(self.layout.aip))
+
+    def execute(self) -> None:
+        assemble_aip(self.batch(), self.layout, organization=self.organization)
+
+
+class StoreAip(ShuyingTask):
+    """Copy the AIP to every primary location, verified by reading it back."""
+
+    def requires(self) -> BuildAip:
+        return BuildAip(**self.shared())
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(self.layout.stored))
+
+    def execute(self) -> None:
+        record = store_aip(self.batch(), self.layout, Path(self.storage_config), home=Path(self.home))
+        write_json_atomic(self.layout.stored, record)
+
+
+class PublishManifest(ShuyingTask):
+    """Publish access images and the IIIF manifest once the AIP is safely stored."""
+
+    def requires(self) -> dict:
+        return {"stored": StoreAip(**self.shared())}
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(self.layout.manifest))
+
+    def execute(self) -> None:
+        publish_item(self.batch(), self.layout, base_url=self.base_url)
+
+
+class IngestBatch(luigi.WrapperTask):
+    """Everything for one batch; ``shuying ingest`` builds this."""
+
+    batch_dir = ShuyingTask.batch_dir
+    work_root = ShuyingTask.work_root
+    publish_root = ShuyingTask.publish_root
+    storage_config = ShuyingTask.storage_config
+    home = ShuyingTask.home
+    base_url = ShuyingTask.base_url
+    organization = ShuyingTask.organization
+    ocr_timeout = ShuyingTask.ocr_timeout
+    max_megapixels = ShuyingTask.max_megapixels
+
+    def requires(self) -> PublishManifest:
+        return PublishManifest(**{name: getattr(self, name) for name, _ in self.get_params()})

@@ -1,0 +1,196 @@
+"""Assemble what the per-page tasks made into METS, the AIP, stored copies and a manifest.
+
+These are the bodies of the late Luigi tasks, kept out of workflows/ingest.py so each
+task stays a few lines; every file they make goes through workflows/atomic.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from pipeline.bag import AipError, bag_info_for, validate_bag, write_bag
+from pipeline.batch import Batch, Page
+from pipeline.checksums import Digests, digest_file, verify_file
+from pipeline.errors import Problem, ValidationError
+from pipeline.manifest import CanvasSource, build_manifest, dump_manifest, image_service_id
+from pipeline.mets import MetsFiles, PageFiles, PayloadFile, build_mets, serialize_mets
+from pipeline.premis import Event
+from pipeline.validation import json_errors, validate_xml
+from storage_config.locations import Role, load_locations
+from workflows import events
+from pipeline.atomic import atomic_path, fsync_dir, remove
+from workflows.layout import ItemLayout
+
+MASTERS = "data/masters/"
+
+
+def master_bag_path(page: Page) -> str:
+    """Masters are bagged by page id: any capture file name (spaces, '%', NFD Chinese) stays
+    safe for every BagIt tool, and PREMIS originalName keeps the name as captured."""
+    return f"{MASTERS}{page.page_id}{Path(page.file).suffix.lower()}"
+
+
+def read_json(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def master_digests(layout: ItemLayout) -> dict[str, Digests]:
+    """The digests ChecksumMasters recorded, by page id."""
+    return {pid: Digests.from_dict(e) for pid, e in read_json(layout.checksums)["masters"].items()}
+
+
+def ocr_files(layout: ItemLayout, page: Page) -> dict[str, tuple[Path, str, Digests]]:
+    """Map kind (alto, text) to (work file, bag path, digests recorded when OCR wrote it)."""
+    record = read_json(layout.ocr(page.page_id) / "ocr.json")
+    found = {}
+    for kind, name, bag_name in (("alto", "alto.xml", f"{page.page_id}.alto.xml"),
+                                 ("text", "text.txt", f"{page.page_id}.txt")):
+        if name in record.get("files", {}):
+            found[kind] = (layout.ocr(page.page_id) / name, f"data/ocr/{bag_name}",
+                           Digests.from_dict(record["files"][name]))
+    return found
+
+
+def metadata_files(batch: Batch, layout: ItemLayout) -> dict[str, Path]:
+    """Batch-level payload files by bag path (METS itself is added by the AIP)."""
+    return {"data/metadata/batch.json": batch.batch_file, "data/metadata/qc.json": layout.batch_qc}
+
+
+def item_events(batch: Batch, layout: ItemLayout) -> list[Event]:
+    """Every event the tasks recorded for this item, plus capture and package creation."""
+    records = [read_json(layout.validation)["event"], read_json(layout.checksums)["event"],
+               read_json(layout.batch_qc)["event"]]
+    for page in batch.pages:
+        records.append(read_json(layout.derivative(page.page_id) / "deskew.json")["event"])
+        ocr = read_json(layout.ocr(page.page_id) / "ocr.json")
+        if "event" in ocr:
+            records.append(ocr["event"])
+    return [events.capture(batch), *(Event.from_dict(r) for r in records), events.package_creation(batch)]
+
+
+def build_item_mets(batch: Batch, layout: ItemLayout, *, base_url: str, organization: str) -> bytes:
+    """Build and validate the item's METS; raise ValidationError with the schema errors."""
+    digests = master_digests(layout)
+    pages = {}
+    for page in batch.pages:
+        ocr = ocr_files(layout, page)
+        pages[page.page_id] = PageFiles(
+            master=PayloadFile(master_bag_path(page), digests[page.page_id]),
+            access_url=image_service_id(base_url, batch.item_id, page),
+            alto=PayloadFile(ocr["alto"][1], ocr["alto"][2]) if "alto" in ocr else None,
+            text=PayloadFile(ocr["text"][1], ocr["text"][2]) if "text" in ocr else None,
+        )
+    metadata = tuple(PayloadFile(rel, digest_file(path)) for rel, path in metadata_files(batch, layout).items())
+    tree = build_mets(_with_organization(batch, organization), MetsFiles(pages, metadata),
+                      item_events(batch, layout), now=events.now())
+    validate_xml(tree, "mets", document=f"{batch.item_id}/mets.xml")
+    return serialize_mets(tree)
+
+
+def _with_organization(batch: Batch, organization: str) -> Batch:
+    return batch if batch.source_organization or not organization else replace(batch, source_organization=organization)
+
+
+def assemble_aip(batch: Batch, layout: ItemLayout, *, organization: str) -> None:
+    """Stage masters (verified before and after copying), OCR, metadata and METS as a bag."""
+    digests = master_digests(layout)
+    with atomic_path(layout.aip, directory=True) as bag:
+        payload: dict[str, Digests] = {}
+        for page in batch.pages:
+            rel = master_bag_path(page)
+            payload[rel] = _copy_verified(batch.master_path(page), bag / rel, digests[page.page_id], page.file)
+            for source, rel, recorded in ocr_files(layout, page).values():
+                payload[rel] = _copy_verified(source, bag / rel, recorded, rel)
+        for rel, source in {**metadata_files(batch, layout), "data/mets.xml": layout.mets}.items():
+            payload[rel] = _copy_verified(source, bag / rel, digest_file(source), rel)
+        write_bag(bag, payload, bag_info_for(_with_organization(batch, organization), now=events.now()))
+        problems = validate_bag(bag)
+        if problems:
+            raise AipError(layout.aip, [Problem(layout.aip_name, p) for p in problems])
+
+
+def _copy_verified(source: Path, dest: Path, expected: Digests, name: str) -> Digests:
+    """Copy a file, checking the source before and the copy after against ``expected``."""
+    verify_file(source, expected, name=name)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, dest)
+    verify_file(dest, expected, name=name)
+    return expected
+
+
+def bag_inventory(bag: Path) -> dict[str, Digests]:
+    """Digests of every file of a bag: payload as its manifests carry them, tag files read now."""
+    sha256 = _manifest(bag / "manifest-sha256.txt")
+    sha512 = _manifest(bag / "manifest-sha512.txt")
+    inventory = {rel: Digests((bag / rel).stat().st_size, sha256[rel], sha512[rel]) for rel in sha256}
+    for tag_file in sorted(p for p in bag.iterdir() if p.is_file()):
+        inventory[tag_file.name] = digest_file(tag_file)
+    return inventory
+
+
+def _manifest(path: Path) -> dict[str, str]:
+    entries = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        digest, _, rel = line.partition("  ")
+        entries[rel.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")] = digest
+    return entries
+
+
+def store_aip(batch: Batch, layout: ItemLayout, storage_config: Path, *, home: Path) -> dict:
+    """Put the AIP in every primary location, each copy verified by reading it back."""
+    inventory = bag_inventory(layout.aip)
+    copies = []
+    for location in load_locations(storage_config, home=home):
+        if location.role is Role.PRIMARY:
+            location.open_backend().put_tree(layout.aip, layout.aip_key, inventory)
+            copies.append({"location": location.name, "key": layout.aip_key, "verified": events.now_iso()})
+    return {"item_id": batch.item_id, "aip": layout.aip_name, "files": len(inventory),
+            "bytes": sum(d.size for d in inventory.values()), "copies": copies}
+
+
+def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str) -> None:
+    """Publish access images, ALTO and the manifest for the viewer, all at once."""
+    canvases = []
+    new = layout.publish.with_name(layout.publish.name + ".new")
+    remove(new)  # left by a run killed between staging and swapping
+    with atomic_path(new, directory=True) as staged:
+        for page in batch.pages:
+            info = read_json(layout.derivative(page.page_id) / "deskew.json")
+            _link_or_copy(layout.derivative(page.page_id) / "access.tif", staged / "images" / f"{page.page_id}.tif")
+            alto = ocr_files(layout, page).get("alto")
+            alto_url = ""
+            if alto:
+                _link_or_copy(alto[0], staged / "alto" / f"{page.page_id}.xml")
+                alto_url = f"{base_url}/iiif/{batch.item_id}/alto/{page.page_id}.xml"
+            canvases.append(CanvasSource(page, info["width"], info["height"],
+                                         image_service_id(base_url, batch.item_id, page), alto_url))
+        manifest = build_manifest(batch, canvases, base_url=base_url)
+        errors = json_errors(manifest, "iiif-presentation-3.0")
+        if errors:
+            raise ValidationError(f"{batch.item_id}/manifest.json", errors)
+        (staged / "manifest.json").write_text(dump_manifest(manifest), encoding="utf-8")
+    _swap_in(new, layout.publish)
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copyfile(source, dest)
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    """Replace ``final`` with ``new``; the old version is moved aside, then removed."""
+    old = final.with_name(final.name + ".old")
+    remove(old)
+    if final.exists():
+        os.rename(final, old)
+    os.rename(new, final)
+    fsync_dir(final.parent)
+    remove(old)

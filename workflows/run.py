@@ -1,0 +1,80 @@
+"""Run the ingest workflow for one batch and report the outcome, without printing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import luigi
+
+from pipeline.batch import Batch, load_batch
+from storage_config.settings import Settings
+from workflows.ingest import IngestBatch, ShuyingTask
+from workflows.layout import ItemLayout
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    batch: Batch
+    layout: ItemLayout
+    ok: bool
+    status: str
+    failures: list[dict] = field(default_factory=list)
+
+
+def ingest_task(batch: Batch, settings: Settings) -> IngestBatch:
+    """Return the wrapper task for ``batch`` with ``settings`` as parameters."""
+    return IngestBatch(
+        batch_dir=str(batch.root.absolute()),
+        work_root=str(settings.work_dir),
+        publish_root=str(settings.publish_dir),
+        storage_config=str(settings.storage_config),
+        home=str(settings.home),
+        base_url=settings.base_url,
+        organization=settings.organization,
+        ocr_timeout=settings.ocr_timeout,
+        max_megapixels=settings.max_megapixels,
+    )
+
+
+def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
+               scheduler_url: str | None = None) -> IngestResult:
+    """Ingest ``batch_dir``; resume whatever an earlier run left unfinished.
+
+    Raises:
+        BatchError: batch.json or the folder cannot be read as a batch.
+    """
+    batch = load_batch(batch_dir)
+    layout = ItemLayout(settings.work_dir, settings.publish_dir, batch.item_id)
+    options: dict = {"workers": workers, "detailed_summary": True, "log_level": "WARNING", "no_lock": True}
+    if scheduler_url:
+        options["scheduler_url"] = scheduler_url
+        # With a shared scheduler another process may hold some of our tasks: wait for
+        # it instead of giving up, so every process ends with the batch complete.
+        luigi.configuration.get_config().set("worker", "keep_alive", "true")
+    else:
+        options["local_scheduler"] = True
+    summary = luigi.build([ingest_task(batch, settings)], **options)
+    # Done means published: with a shared scheduler, tasks another process ran show
+    # here as NOT_RUN, which is no failure once the manifest exists.
+    return IngestResult(batch, layout, layout.manifest.exists(), summary.status.name, recorded_failures(layout))
+
+
+def recorded_failures(layout: ItemLayout) -> list[dict]:
+    """Return why each still-failed task failed, as recorded by the task itself."""
+    if not layout.failures.is_dir():
+        return []
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(layout.failures.glob("*.json"))]
+
+
+def progress_line(task: luigi.Task) -> str:
+    """Describe a finished task as a technician would want to see it."""
+    if not isinstance(task, ShuyingTask):
+        return ""
+    batch = task.batch()
+    done = sum(1 for p in batch.pages if task.layout.ocr(p.page_id).exists())
+    return f"[{done}/{len(batch.pages)} pages] {task.step_name} done"
+
+
+__all__ = ["IngestResult", "run_ingest", "ingest_task", "recorded_failures", "progress_line"]
