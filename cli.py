@@ -119,6 +119,7 @@ def _run_ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url
 def _report_ingest(result) -> None:
     if not result.ok:
         lines = [f["message"] for f in result.failures] or [f"ingest did not finish ({result.status})"]
+        click.echo(f"Run log with tracebacks: {result.layout.work / 'luigi.log'}", err=True)
         fail([line for msg in lines for line in msg.splitlines()], ExitCode.FAILED)
     click.echo(f"Ingested {result.batch.item_id}: {len(result.batch.pages)} pages")
     click.echo(f"  AIP (work copy):   {result.layout.aip}")

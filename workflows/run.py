@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +48,11 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
     """
     batch = load_batch(batch_dir)
     layout = ItemLayout(settings.work_dir, settings.publish_dir, batch.item_id)
-    options: dict = {"workers": workers, "detailed_summary": True, "log_level": "WARNING", "no_lock": True}
+    # Luigi's own log (tracebacks included) goes to the item's luigi.log; users see the
+    # one-line failure records instead.
+    _log_luigi_to(layout.work / "luigi.log")
+    luigi.configuration.get_config().set("core", "no_configure_logging", "true")
+    options: dict = {"workers": workers, "detailed_summary": True, "no_lock": True}
     if scheduler_url:
         options["scheduler_url"] = scheduler_url
         # With a shared scheduler another process may hold some of our tasks: wait for
@@ -59,6 +64,17 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
     # Done means published: with a shared scheduler, tasks another process ran show
     # here as NOT_RUN, which is no failure once the manifest exists.
     return IngestResult(batch, layout, layout.manifest.exists(), summary.status.name, recorded_failures(layout))
+
+
+def _log_luigi_to(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    for name in ("luigi-interface", "luigi"):
+        logger = logging.getLogger(name)
+        logger.handlers = [h for h in logger.handlers if not isinstance(h, logging.FileHandler)] + [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def recorded_failures(layout: ItemLayout) -> list[dict]:
