@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+VIEWER := iiif_server/viewer
+VIEWER_STAMP := $(VIEWER)/node_modules/.installed
 
 .PHONY: demo test setup system-packages clean
 
@@ -14,7 +16,7 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-setup: system-packages $(STAMP)
+setup: system-packages $(STAMP) $(VIEWER_STAMP)
 
 system-packages:
 	@if [ "$$(id -u)" = 0 ]; then scripts/install-system-packages.sh; \
@@ -26,5 +28,10 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $(STAMP)
 
+# Mirador 4 from the npm registry, served locally by iiif_server (no CDN).
+$(VIEWER_STAMP): $(VIEWER)/package.json $(VIEWER)/package-lock.json
+	npm ci --prefix $(VIEWER) --no-audit --no-fund
+	touch $@
+
 clean:
-	rm -rf $(VENV) shuying-data
+	rm -rf $(VENV) shuying-data $(VIEWER)/node_modules

@@ -130,13 +130,15 @@ def _report_ingest(result) -> None:
 @cli.command()
 @click.option("--pages", default=8, show_default=True, type=click.IntRange(1, 500), help="Pages to generate.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="After ingesting, serve the book in the viewer until Ctrl-C.")
 @pass_settings
-def demo(settings: Settings, pages: int, workers: int) -> None:
-    """Generate a sample woodblock-style book, ingest it end to end, and say where it went.
+def demo(settings: Settings, pages: int, workers: int, serve: bool) -> None:
+    """Generate a sample woodblock-style book, ingest it end to end, and serve it in the viewer.
 
     \b
     Example:
-      shuying demo --pages 8
+      shuying demo --pages 8           then open http://127.0.0.1:8182/viewer/demo-lunyu
     """
     from workflows.demo import make_demo_batch
 
@@ -144,6 +146,48 @@ def demo(settings: Settings, pages: int, workers: int) -> None:
     click.echo(f"Generated sample book: {batch_dir}")
     result = _run_ingest(settings, batch_dir, workers, None)
     _report_ingest(result)
+    if serve:
+        _serve(settings, None, None, 1, item_id=result.batch.item_id)
+
+
+@cli.command("serve")
+@click.option("--host", default=None,
+              help="Address to listen on. Default: base_url's host if it is an IP address, else 127.0.0.1.")
+@click.option("--port", default=None, type=click.IntRange(1, 65535),
+              help="Port to listen on. Default: base_url's port, else 8182.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port.")
+@click.option("--get", "get_path", default=None, metavar="PATH",
+              help="Answer one GET in-process (no port opened), print the body and exit.")
+@pass_settings
+def serve_command(settings: Settings, host: str | None, port: int | None, workers: int,
+                  get_path: str | None) -> None:
+    """Serve published books: IIIF Image API 3.0, manifests, ALTO, a Collection and the Mirador viewer.
+
+    \b
+    Example:
+      shuying serve --workers 2        then open http://127.0.0.1:8182/
+      shuying serve --get /iiif/collection.json
+    """
+    from iiif_server.serve import fetch
+
+    if get_path:
+        response = fetch(settings, get_path)
+        if response.status >= 400:
+            fail([response.body.decode("utf-8", "replace").strip()], ExitCode.FAILED)
+        click.echo(response.body, nl=False)
+        return
+    _serve(settings, host, port, workers)
+
+
+def _serve(settings: Settings, host: str | None, port: int | None, workers: int, item_id: str = "") -> None:
+    from iiif_server.serve import default_bind, serve
+
+    default_host, default_port = default_bind(settings)
+    host, port = host or default_host, port or default_port
+    where = f"/viewer/{item_id}" if item_id else "/  (viewer: /viewer/<item_id>)"
+    click.echo(f"Serving {settings.publish_dir} at http://{host}:{port}{where}   (Ctrl-C stops)", err=True)
+    serve(settings, host=host, port=port, workers=workers)
 
 
 def main() -> None:

@@ -9,8 +9,12 @@ packages=(
   tesseract-ocr-kor
   fonts-arphic-uming fonts-arphic-ukai fonts-noto-cjk
   libvips-tools
+  libmagic1
   chromium
 )
+# npm installs the Mirador viewer; nodesource's nodejs already carries npm, and Debian's
+# separate npm package would clash with it, so add Debian's only when npm is absent.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

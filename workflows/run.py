@@ -43,6 +43,10 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
                scheduler_url: str | None = None) -> IngestResult:
     """Ingest ``batch_dir``; resume whatever an earlier run left unfinished.
 
+    With ``workers`` > 1 Luigi forks worker processes: call this from a process that has
+    not yet run libvips operations (as the CLI does), since a fork of a process with a
+    live libvips thread pool can deadlock.
+
     Raises:
         BatchError: batch.json or the folder cannot be read as a batch.
     """

@@ -1,0 +1,93 @@
+"""Run the IIIF server with uvicorn: one process, or several sharing one listening socket."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import anyio
+import uvicorn
+from starlette.types import Message, Scope
+from uvicorn.supervisors import Multiprocess
+
+from iiif_server.app import create_app
+from iiif_server.config import ServerOptions
+from storage_config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8182
+
+
+@dataclass(frozen=True)
+class Fetched:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def default_bind(settings: Settings) -> tuple[str, int]:
+    """Return where to listen when no flags say: base_url's port, and its host if that is an address."""
+    parts = urlsplit(settings.base_url)
+    host = parts.hostname or ""
+    # A public name (https://iiif.library.example) is the proxy's; the server itself stays on loopback.
+    return (host if host == "localhost" or _is_address(host) else "127.0.0.1"), parts.port or DEFAULT_PORT
+
+
+def fetch(settings: Settings, path: str, options: ServerOptions | None = None) -> Fetched:
+    """Answer one GET for ``path`` in-process, without opening a port (datasette's ``--get``)."""
+    raw_path, _, query = path.partition("?")
+    scope: Scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": unquote(raw_path), "raw_path": raw_path.encode("latin-1", "replace"),
+             "query_string": query.encode("latin-1", "replace"), "root_path": "", "headers": [],
+             "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 0)}
+    app = create_app(settings, options)
+    parts: dict[str, Any] = {"body": b""}
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            parts["status"] = message["status"]
+            parts["headers"] = {k.decode("latin-1"): v.decode("latin-1") for k, v in message.get("headers", [])}
+        else:
+            parts["body"] += message.get("body", b"")
+
+    async def call() -> None:
+        await app(scope, receive, send)
+
+    anyio.run(call)
+    return Fetched(parts["status"], parts["headers"], parts["body"])
+
+
+def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1,
+                   options: ServerOptions | None = None, access_log: bool = False) -> uvicorn.Config:
+    """Return the uvicorn configuration; the app is built in each worker process from Settings."""
+    # A factory with picklable arguments lets every worker build its own app (and libvips state).
+    factory = functools.partial(create_app, settings, options)
+    return uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, lifespan="off",
+                          access_log=access_log, server_header=False, proxy_headers=False)
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int = 1,
+          options: ServerOptions | None = None, access_log: bool = False) -> None:
+    """Serve until interrupted; with ``workers`` > 1, uvicorn's supervisor restarts dead workers."""
+    config = uvicorn_config(settings, host=host, port=port, workers=workers, options=options,
+                            access_log=access_log)
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        uvicorn.Server(config).run()
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,138 @@
+"""Region, size, canonical form and pyramid-level arithmetic, from the spec's 300x200 examples (§4.1, §4.2, §4.8)."""
+
+from __future__ import annotations
+
+import pytest
+
+from iiif_server.errors import BadRequest
+from iiif_server.geometry import (
+    Box,
+    Dimensions,
+    Level,
+    Limits,
+    Pyramid,
+    canonical_path,
+    choose_level,
+    output_size,
+    plan_render,
+    region_box,
+)
+from iiif_server.image_request import parse_image_request, parse_region, parse_size
+
+SPEC_IMAGE = Dimensions(300, 200)  # the image of the spec's examples
+NO_LIMITS = Limits(100_000, 100_000, 10**12)
+
+
+@pytest.mark.parametrize("region, expected", [
+    ("full", Box(0, 0, 300, 200)),
+    ("square", Box(50, 0, 200, 200)),  # centred in the longer dimension
+    ("125,15,120,140", Box(125, 15, 120, 140)),
+    ("pct:41.6,7.5,40,70", Box(125, 15, 120, 140)),
+    ("125,15,200,200", Box(125, 15, 175, 185)),  # "N.B. Returned image is 175,185 px"
+    ("pct:41.6,7.5,66.6,100", Box(125, 15, 175, 185)),
+    ("299,199,5,5", Box(299, 199, 1, 1)),
+])
+def test_region_examples_from_the_spec(region: str, expected: Box) -> None:
+    assert region_box(parse_region(region), SPEC_IMAGE) == expected
+
+
+@pytest.mark.parametrize("region", ["300,0,10,10", "0,200,10,10", "pct:100,0,10,10", "pct:0,0,0.1,0.1"])
+def test_regions_outside_the_image_or_below_one_pixel_are_400(region: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        region_box(parse_region(region), SPEC_IMAGE)
+    assert caught.value.parameter == "region"
+
+
+@pytest.mark.parametrize("size, limits, expected", [
+    ("max", Limits(200, 200, 10**9), (200, 133)),  # "Assuming that the image has a maxWidth of 200px"
+    ("^max", Limits(360, 360, 10**9), (360, 240)),  # "... maxWidth of 360px"
+    ("max", NO_LIMITS, (300, 200)),
+    ("150,", NO_LIMITS, (150, 100)),
+    ("^360,", NO_LIMITS, (360, 240)),
+    (",150", NO_LIMITS, (225, 150)),
+    ("^,240", NO_LIMITS, (360, 240)),
+    ("pct:50", NO_LIMITS, (150, 100)),
+    ("^pct:120", NO_LIMITS, (360, 240)),
+    ("225,100", NO_LIMITS, (225, 100)),
+    ("^360,360", NO_LIMITS, (360, 360)),
+    ("!225,100", NO_LIMITS, (150, 100)),  # "N.B. Returned image is 150,100 px"
+    ("^!360,360", NO_LIMITS, (360, 240)),  # "N.B. Returned image is 360,240 px"
+    ("max", Limits(10_000, 10_000, 30_000), (212, 141)),  # maxArea binds
+])
+def test_size_examples_from_the_spec(size: str, limits: Limits, expected: tuple[int, int]) -> None:
+    result = output_size(parse_size(size), SPEC_IMAGE, limits)
+    assert (result.width, result.height) == expected
+    assert limits.allows(result)
+
+
+@pytest.mark.parametrize("size, message", [
+    ("301,", r"301x201 is larger than the 300x200 region; prefix the size with \^ to upscale"),
+    ("!400,400", "larger than the 300x200 region"),  # as Cantaloupe, IIPImage and the validator
+    ("300,201", "larger than the 300x200 region"),
+    ("^5000,", "exceeds this server's limits"),
+    ("^pct:5000", "exceeds this server's limits"),
+    ("1000,1", "larger than"),
+])
+def test_sizes_over_the_region_or_the_limits_are_400(size: str, message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        output_size(parse_size(size), SPEC_IMAGE, Limits(4000, 4000, 4_000_000))
+
+
+def test_a_size_rounding_to_zero_pixels_is_400() -> None:
+    with pytest.raises(BadRequest, match="smaller than one pixel"):
+        output_size(parse_size("1,"), Dimensions(1000, 1), NO_LIMITS)
+
+
+@pytest.mark.parametrize("params, canonical", [
+    (("full", "max", "0", "default.jpg"), "full/max/0/default.jpg"),
+    (("0,0,300,200", "300,", "0", "default.jpg"), "full/max/0/default.jpg"),
+    (("square", "max", "0", "default.jpg"), "50,0,200,200/max/0/default.jpg"),
+    (("pct:41.6,7.5,40,70", "60,", "0", "gray.png"), "125,15,120,140/60,70/0/gray.png"),
+    (("125,15,200,200", "max", "90", "color.jpg"), "125,15,175,185/max/90/color.jpg"),
+    (("full", "^pct:120", "0", "default.jpg"), "full/^360,240/0/default.jpg"),
+    (("full", "!225,100", "!22.50", "default.png"), "full/150,100/!22.5/default.png"),
+    (("full", "pct:50", "360", "bitonal.webp"), "full/150,100/0/bitonal.webp"),
+    (("256,0,100,200", "44,200", "0", "default.jpg"), "256,0,44,200/max/0/default.jpg"),
+])
+def test_canonical_forms(params: tuple[str, ...], canonical: str) -> None:
+    request = parse_image_request("id", *params)
+    assert canonical_path(request, SPEC_IMAGE, NO_LIMITS) == canonical
+
+
+def test_canonical_upscaled_max() -> None:
+    request = parse_image_request("id", "full", "^max", "0", "default.jpg")
+    assert canonical_path(request, SPEC_IMAGE, Limits(360, 360, 10**9)) == "full/^max/0/default.jpg"
+    assert canonical_path(request, SPEC_IMAGE, Limits(200, 200, 10**9)) == "full/max/0/default.jpg"
+
+
+PYRAMID = Pyramid(4001, 3000, (Level(0, 1, 4001, 3000), Level(1, 2, 2000, 1500), Level(2, 4, 1000, 750),
+                               Level(3, 8, 500, 375)))
+
+
+@pytest.mark.parametrize("params, factor, crop", [
+    (("full", "max"), 1, Box(0, 0, 4001, 3000)),
+    (("full", "500,"), 8, Box(0, 0, 500, 375)),  # the smallest level is exactly big enough
+    (("full", "250,"), 8, Box(0, 0, 500, 375)),
+    (("full", "1001,"), 2, Box(0, 0, 2000, 1500)),
+    (("1024,1024,1024,1024", "256,256"), 4, Box(256, 256, 256, 256)),  # a tile at scale factor 4
+    (("1024,1024,1024,1024", "512,512"), 2, Box(512, 512, 512, 512)),
+    (("0,0,256,256", "256,256"), 1, Box(0, 0, 256, 256)),
+    (("3072,0,929,1024", "233,256"), 4, Box(768, 0, 232, 256)),  # right edge tile: one pixel short
+    (("10,10,80,80", "^160,160"), 1, Box(10, 10, 80, 80)),
+])
+def test_the_coarsest_sufficient_level_is_chosen(params: tuple[str, str], factor: int, crop: Box) -> None:
+    request = parse_image_request("id", *params, "0", "default.jpg")
+    plan = plan_render(request, PYRAMID, NO_LIMITS)
+    assert plan.level.factor == factor
+    assert plan.crop == crop
+
+
+def test_level_choice_never_upscales_by_more_than_the_halving_remainder() -> None:
+    box, output = Box(0, 0, 4000, 3000), Dimensions(501, 376)
+    assert choose_level(PYRAMID.levels, box, output).factor == 4
+
+
+def test_limits_refuse_before_any_level_is_chosen() -> None:
+    request = parse_image_request("id", "full", "^8000,", "0", "default.jpg")
+    with pytest.raises(BadRequest, match="maxWidth 4000"):
+        plan_render(request, PYRAMID, Limits(4000, 4000, 4_000_000))

@@ -1,0 +1,174 @@
+"""The Image API over HTTP (in-process): info.json, images, redirects, headers, 304s and error shape."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from iiif_server.info import PROFILE_URI
+from tests.iiif_server.helpers import cell_colour, close, decode_rgb, mean_colour
+
+BASE = "http://127.0.0.1:8182"
+ERROR_BODY = re.compile(r"^(400|403|404|405|414|500|503) [A-Za-z -]+: .+\n$")
+
+
+def test_info_json_describes_the_pyramid(client: TestClient, grid: str) -> None:
+    response = client.get(f"/iiif/3/{grid}/info.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
+    info = response.json()
+    assert list(info)[:3] == ["@context", "id", "type"]
+    assert info["@context"] == "http://iiif.io/api/image/3/context.json"
+    assert info["id"] == f"{BASE}/iiif/3/{grid}"
+    assert (info["type"], info["protocol"], info["profile"]) == ("ImageService3", "http://iiif.io/api/image", "level2")
+    assert (info["width"], info["height"]) == (1000, 700)
+    assert (info["maxWidth"], info["maxHeight"], info["maxArea"]) == (4000, 4000, 4_000_000)
+    assert info["sizes"] == [{"width": 250, "height": 175}, {"width": 500, "height": 350},
+                             {"width": 1000, "height": 700}]
+    assert info["tiles"] == [{"width": 256, "scaleFactors": [1, 2, 4]}]
+    assert set(info["extraQualities"]) == {"color", "gray", "bitonal"}
+    assert "webp" in info["extraFormats"] and "sizeUpscaling" in info["extraFeatures"]
+    assert info["partOf"] == [{"id": f"{BASE}/iiif/grid-item/manifest.json", "type": "Manifest"}]
+
+
+def test_info_json_as_plain_json_when_only_that_is_accepted(client: TestClient, grid: str) -> None:
+    response = client.get(f"/iiif/3/{grid}/info.json", headers={"Accept": "application/json"})
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["vary"] == "Accept"
+    both = client.get(f"/iiif/3/{grid}/info.json", headers={"Accept": "application/ld+json, application/json"})
+    assert both.headers["content-type"].startswith("application/ld+json")
+
+
+def test_base_uri_redirects_to_info_json_with_303(client: TestClient, grid: str) -> None:
+    response = client.get(f"/iiif/3/{grid}", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{BASE}/iiif/3/{grid}/info.json"
+
+
+def test_image_response_headers(client: TestClient, grid: str) -> None:
+    response = client.get(f"/iiif/3/{grid}/pct:10,0,20,20/100,/0/default.jpg")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["link"] == (f'<{BASE}/iiif/3/{grid}/100,0,200,140/100,70/0/default.jpg>;rel="canonical", '
+                                        f'<{PROFILE_URI}>;rel="profile"')
+    assert response.headers["cache-control"] == "public, max-age=3600"
+    assert re.fullmatch(r'"[0-9a-f]{32}"', response.headers["etag"])
+    assert response.headers["last-modified"].endswith(" GMT")
+    image = decode_rgb(response.content)
+    assert (image.width, image.height) == (100, 70)
+    assert close(mean_colour(image, 10, 10, 30, 30), cell_colour(1, 0))
+
+
+def test_percent_encoded_parameters_are_decoded(client: TestClient, grid: str) -> None:
+    plain = client.get(f"/iiif/3/{grid}/full/!100,100/0/default.png")
+    encoded = client.get(f"/iiif/3/{grid.replace('-', '%2D')}/full/%21100%2C100/0/default.png")
+    assert encoded.status_code == 200
+    assert encoded.content == plain.content
+
+
+def test_equivalent_requests_share_etag_and_cache_entry(client: TestClient, grid: str, options) -> None:
+    a = client.get(f"/iiif/3/{grid}/full/max/0/default.jpg")
+    b = client.get(f"/iiif/3/{grid}/0,0,1000,700/1000,/0/default.jpg")
+    assert a.headers["etag"] == b.headers["etag"]
+    assert a.content == b.content
+    entries = [p for p in options.cache_dir.rglob("*") if p.is_file()]
+    assert len(entries) == 1
+
+
+def test_conditional_requests_get_304(client: TestClient, grid: str) -> None:
+    url = f"/iiif/3/{grid}/full/200,/0/default.jpg"
+    first = client.get(url)
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": f'W/{etag}, "other"'}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+    assert client.get(url, headers={"If-Modified-Since": modified}).status_code == 304
+    assert client.get(url, headers={"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}).status_code == 200
+    assert client.get(url, headers={"If-Modified-Since": "yesterday"}).status_code == 200
+    info = client.get(f"/iiif/3/{grid}/info.json")
+    not_modified = client.get(f"/iiif/3/{grid}/info.json", headers={"If-None-Match": info.headers["etag"]})
+    assert not_modified.status_code == 304 and not_modified.content == b""
+
+
+def test_republishing_changes_the_etag(client: TestClient, grid: str, settings) -> None:
+    url = f"/iiif/3/{grid}/full/100,/0/default.jpg"
+    before = client.get(url).headers["etag"]
+    from tests.iiif_server.helpers import publish_grid
+
+    publish_grid(settings.publish_dir, "grid-item", "p0001", 1000, 700)  # rewritten: new inode and mtime
+    assert client.get(url).headers["etag"] != before
+
+
+@pytest.mark.parametrize("path, status, fragment", [
+    ("/iiif/3/{id}/full/full/0/default.jpg", 400, "size: 'full' is not max"),
+    ("/iiif/3/{id}/full/2000,/0/default.jpg", 400, "prefix the size with ^ to upscale"),
+    ("/iiif/3/{id}/full/^5000,/0/default.jpg", 400, "exceeds this server's limits"),
+    ("/iiif/3/{id}/2000,0,10,10/max/0/default.jpg", 400, "region starts outside"),
+    ("/iiif/3/{id}/full/max/45x/default.jpg", 400, "rotation: '45x'"),
+    ("/iiif/3/{id}/full/max/0/native.jpg", 400, "quality: 'native'"),
+    ("/iiif/3/{id}/full/max/0/default.jp2", 400, "format: 'jp2' is not supported"),
+    ("/iiif/3/{id}/full/max/0/default", 400, "has no .format suffix"),
+    ("/iiif/3/grid-item~p0002/full/max/0/default.jpg", 404, "no such file"),
+    ("/iiif/3/grid-item/full/max/0/default.jpg", 404, "identifier: no image 'grid-item'"),
+    ("/iiif/3/nothing~p0001/info.json", 404, "no such file"),
+    ("/iiif/3/{id}/full/max/0", 404, "not an Image API 3.0 path"),
+    ("/iiif/3/{id}/info.json/extra", 404, "not an Image API 3.0 path"),
+    ("/nowhere", 404, "no such resource"),
+])
+def test_errors_have_one_shape_and_a_message(client: TestClient, grid: str, path: str, status: int,
+                                             fragment: str) -> None:
+    response = client.get(path.format(id=grid))
+    assert response.status_code == status
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert ERROR_BODY.match(response.text), response.text
+    assert fragment in response.text
+
+
+def test_unsupported_method_is_405_in_the_same_shape(client: TestClient, grid: str) -> None:
+    response = client.post(f"/iiif/3/{grid}/info.json")
+    assert response.status_code == 405
+    assert ERROR_BODY.match(response.text)
+
+
+def test_cors_preflight(client: TestClient, grid: str) -> None:
+    response = client.options(f"/iiif/3/{grid}/info.json", headers={
+        "Origin": "https://viewer.example", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "Authorization"})
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-allow-headers"] == "Authorization"
+    assert "GET" in response.headers["access-control-allow-methods"]
+
+
+def test_head_returns_headers_without_body(client: TestClient, grid: str) -> None:
+    response = client.head(f"/iiif/3/{grid}/full/50,/0/default.jpg")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.content == b""
+
+
+def test_a_broken_published_file_is_a_logged_500_not_a_traceback(client: TestClient, settings, caplog) -> None:
+    broken = settings.publish_dir / "broken" / "images" / "p0001.tif"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"II*\x00 not really a tiff")
+    response = client.get("/iiif/3/broken~p0001/info.json")
+    assert response.status_code == 500
+    assert response.text == "500 Internal Server Error: the server could not produce this resource; the error was logged\n"
+    assert "Traceback" not in response.text
+    assert any("broken" in record.getMessage() for record in caplog.records)
+
+
+def test_info_json_is_valid_json_with_integer_sizes(client: TestClient, grid: str) -> None:
+    info = json.loads(client.get(f"/iiif/3/{grid}/info.json").content)
+    assert all(isinstance(s["width"], int) and isinstance(s["height"], int) for s in info["sizes"])
+
+
+def test_info_json_links_its_manifest_only_when_there_is_one(client: TestClient, grid: str, settings) -> None:
+    (settings.publish_dir / "grid-item" / "manifest.json").unlink()
+    info = client.get(f"/iiif/3/{grid}/info.json").json()
+    assert "partOf" not in info
