@@ -12,18 +12,25 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from pipeline.atomic import atomic_path, fsync_dir, remove
 from pipeline.bag import AipError, bag_info_for, validate_bag, write_bag
 from pipeline.batch import Batch, Page
 from pipeline.checksums import Digests, digest_file, verify_file
 from pipeline.errors import Problem, ValidationError
-from pipeline.manifest import CanvasSource, build_manifest, dump_manifest, image_service_id
+from pipeline.manifest import (
+    CanvasSource,
+    build_manifest,
+    dump_manifest,
+    image_service_id,
+)
 from pipeline.mets import MetsFiles, PageFiles, PayloadFile, build_mets, serialize_mets
 from pipeline.premis import Event
 from pipeline.validation import json_errors, validate_xml
-from storage_config.locations import Role, load_locations
 from workflows import events
-from pipeline.atomic import atomic_path, fsync_dir, remove
+from workflows.archive import open_archive_at
+from workflows.catalogue_ops import check_recorded, read_local_version
 from workflows.layout import ItemLayout
+from workflows.replicate import store_version
 
 MASTERS = "data/masters/"
 
@@ -123,34 +130,26 @@ def _copy_verified(source: Path, dest: Path, expected: Digests, name: str) -> Di
     return expected
 
 
-def bag_inventory(bag: Path) -> dict[str, Digests]:
-    """Digests of every file of a bag: payload as its manifests carry them, tag files read now."""
-    sha256 = _manifest(bag / "manifest-sha256.txt")
-    sha512 = _manifest(bag / "manifest-sha512.txt")
-    inventory = {rel: Digests((bag / rel).stat().st_size, sha256[rel], sha512[rel]) for rel in sha256}
-    for tag_file in sorted(p for p in bag.iterdir() if p.is_file()):
-        inventory[tag_file.name] = digest_file(tag_file)
-    return inventory
-
-
-def _manifest(path: Path) -> dict[str, str]:
-    entries = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        digest, _, rel = line.partition("  ")
-        entries[rel.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")] = digest
-    return entries
-
-
 def store_aip(batch: Batch, layout: ItemLayout, storage_config: Path, *, home: Path) -> dict:
-    """Put the AIP in every primary location, each copy verified by reading it back."""
-    inventory = bag_inventory(layout.aip)
-    copies = []
-    for location in load_locations(storage_config, home=home):
-        if location.role is Role.PRIMARY:
-            location.open_backend().put_tree(layout.aip, layout.aip_key, inventory)
-            copies.append({"location": location.name, "key": layout.aip_key, "verified": events.now_iso()})
-    return {"item_id": batch.item_id, "aip": layout.aip_name, "files": len(inventory),
-            "bytes": sum(d.size for d in inventory.values()), "copies": copies}
+    """Put the AIP in every primary location, each copy verified by reading it back, and record it
+    in the catalogue; replicas too when the storage policy says replicate_on_ingest."""
+    archive = open_archive_at(storage_config, home=home)
+    record = read_local_version(layout.aip_key, layout.aip)
+    check_recorded(record, ingest_digests(batch, layout))  # the catalogue holds ingest's digests, not just the bag's
+    report = store_version(archive, layout.aip, record)
+    return {"item_id": batch.item_id, "aip": layout.aip_name, "files": len(record.files),
+            "bytes": sum(f.digests.size for f in record.files.values()),
+            "copies": [{"location": o.location, "key": layout.aip_key, "outcome": o.outcome.value}
+                       for o in report.outcomes], "below_policy": list(report.below_policy)}
+
+
+def ingest_digests(batch: Batch, layout: ItemLayout) -> dict[str, Digests]:
+    """The digests ingest computed for masters and OCR files, by bag path."""
+    masters = master_digests(layout)
+    found = {master_bag_path(page): masters[page.page_id] for page in batch.pages}
+    for page in batch.pages:
+        found.update({rel: digests for _source, rel, digests in ocr_files(layout, page).values()})
+    return found
 
 
 def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str) -> None:
@@ -174,6 +173,9 @@ def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str) -> None:
         if errors:
             raise ValidationError(f"{batch.item_id}/manifest.json", errors)
         (staged / "manifest.json").write_text(dump_manifest(manifest), encoding="utf-8")
+        # The IIIF server's access tier (iiif_server/access.py); without it the item is served staff-only.
+        (staged / "access.json").write_text(json.dumps({"access_level": batch.access_level.value}) + "\n",
+                                            encoding="utf-8")
     _swap_in(new, layout.publish)
 
 

@@ -1,36 +1,125 @@
-"""The contract every storage backend meets (filesystem now; S3 through the same shape)."""
+"""The contract every storage backend meets (filesystem and S3; see tests/storage/test_contract.py).
+
+A stored AIP lives under a *key* (``aips/<item>/<item>.v<N>``) and holds files named
+by POSIX paths relative to it. A key is either committed — every file was written,
+read back and matched its recorded digests — or absent: readers never see a
+half-written AIP. Small immutable *objects* (event records) live beside the AIPs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
 from pipeline.checksums import Digests
+from pipeline.errors import StorageError
+
+AIP_ROOT = "aips/"
+
+
+class NotStoredError(StorageError):
+    """A file or object asked for is not in the location."""
+
+
+class TreeSource(Protocol):
+    """Where the files of an AIP being stored come from."""
+
+    def open(self, relpath: str) -> BinaryIO:
+        """Open one file of the tree for reading."""
+        ...
+
+
+class LocalTree:
+    """A folder on local disk as a TreeSource."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def open(self, relpath: str) -> BinaryIO:
+        return open(self.root / safe_relpath(relpath), "rb")
+
+
+class StoredTree:
+    """A committed AIP in another location as a TreeSource."""
+
+    def __init__(self, backend: StorageBackend, key: str) -> None:
+        self.backend, self.key = backend, key
+
+    def open(self, relpath: str) -> BinaryIO:
+        return self.backend.open_read(self.key, relpath)
 
 
 class StorageBackend(Protocol):
-    """Where AIPs are kept. A stored AIP is immutable once committed."""
+    """Where AIPs are kept. A committed AIP is never modified or overwritten."""
 
     name: str
 
-    def put_tree(self, source: Path, key: str, expected: Mapping[str, Digests]) -> None:
-        """Copy the folder ``source`` to ``key``, verify every file read back, then commit.
+    def check_writable(self) -> None:
+        """Raise StorageError naming the fix unless new AIPs can be written here."""
+        ...
 
-        ``expected`` maps each file's POSIX path relative to ``source`` to the digests
-        recorded when it was made. Nothing is visible under ``key`` until every file
-        verified; an existing ``key`` whose files verify is accepted as already stored.
+    def put_tree(self, source: TreeSource | Path, key: str, expected: Mapping[str, Digests]) -> None:
+        """Copy every file in ``expected`` from ``source`` to ``key``, verify each read back, then commit.
+
+        ``expected`` maps each file's POSIX path relative to the AIP to the digests
+        recorded when it was made. Nothing counts as stored under ``key`` until every
+        file verified; a committed ``key`` whose files verify is accepted as already
+        stored, and one that differs raises StorageError and is left untouched. An
+        interrupted put leaves nothing committed and is resumed by calling it again.
         """
         ...
 
     def verify_tree(self, key: str, expected: Mapping[str, Digests]) -> list[str]:
-        """Return every problem with the stored copy at ``key`` (empty when intact)."""
+        """Re-read the committed copy at ``key``; return every problem (empty when intact)."""
         ...
 
     def exists(self, key: str) -> bool:
         """Say whether a committed copy exists at ``key``."""
         ...
 
-    def open_read(self, key: str, relpath: str) -> BinaryIO:
-        """Open one stored file for reading."""
+    def list_tree(self, key: str) -> dict[str, int]:
+        """Return the size of every file stored under a committed ``key``."""
         ...
+
+    def list_aips(self) -> list[str]:
+        """Return every committed AIP key, sorted."""
+        ...
+
+    def open_read(self, key: str, relpath: str) -> BinaryIO:
+        """Open one stored file for streaming reads."""
+        ...
+
+    def put_object(self, key: str, data: bytes) -> None:
+        """Store a small immutable object (an event record) atomically."""
+        ...
+
+    def read_object(self, key: str) -> bytes:
+        """Return a small object written by put_object."""
+        ...
+
+    def list_objects(self, prefix: str) -> list[str]:
+        """Return the keys of small objects under ``prefix``, sorted."""
+        ...
+
+
+def as_source(source: TreeSource | Path) -> TreeSource:
+    """Accept a local folder where a TreeSource is expected."""
+    return LocalTree(source) if isinstance(source, Path) else source
+
+
+def safe_relpath(rel: str) -> Path:
+    """Return ``rel`` as a relative Path; refuse absolute paths, '..' and NUL (bagit's _path_is_dangerous)."""
+    pure = PurePosixPath(rel)
+    if not pure.parts or pure.is_absolute() or ".." in pure.parts or "\x00" in rel or "\\" in rel:
+        raise StorageError(f"unsafe storage path {rel!r}")
+    return Path(*pure.parts)
+
+
+def is_aip_key(key: str) -> bool:
+    """Say whether ``key`` has the shape ``aips/<item>/<item>.v<N>``."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != AIP_ROOT.rstrip("/"):
+        return False
+    stem, _, version = parts[2].rpartition(".v")
+    return stem == parts[1] and version.isdigit()

@@ -1,4 +1,10 @@
-"""A storage location on a local disk or NAS mount."""
+"""A storage location on a local disk or NAS mount: AIPs as folders ``<root>/<key>/``.
+
+A put copies into a temporary sibling folder (``<key>.tmp-<host>-<pid>-<random>``),
+fsyncs every file and folder, re-reads and hashes every file, and only then renames
+the folder into place: the rename is the commit. A crash leaves a temporary that the
+next put to the same key sweeps away (pipeline.atomic.sweep_stale).
+"""
 
 from __future__ import annotations
 
@@ -8,47 +14,73 @@ import secrets
 import shutil
 import socket
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
+from pipeline.atomic import TMP_MARK, fsync_dir, remove, sweep_stale, write_bytes_atomic
 from pipeline.checksums import ALGORITHMS, Digests, digest_file
-from pipeline.atomic import TMP_MARK, sweep_stale
 from pipeline.errors import StorageError
+from storage_config.backends.base import (
+    AIP_ROOT,
+    NotStoredError,
+    TreeSource,
+    as_source,
+    is_aip_key,
+    safe_relpath,
+)
 
 COPY_BLOCK = 4 * 1024 * 1024
 
 
 class FilesystemBackend:
-    """AIPs as folders under ``root``: ``<root>/<key>/``."""
+    """AIPs as folders under ``root``."""
 
-    def __init__(self, name: str, root: Path) -> None:
+    def __init__(self, name: str, root: Path, *, create: bool = True) -> None:
         self.name = name
         self.root = Path(root)
+        self.create = create
 
-    def put_tree(self, source: Path, key: str, expected: Mapping[str, Digests]) -> None:
+    def check_writable(self) -> None:
+        """Raise StorageError unless ``root`` exists (or may be created) and takes a file."""
+        if not self.root.is_dir():
+            if not self.create:
+                raise StorageError(f"{self.name}: {self.root} does not exist (mount or create it, or set "
+                                   "create = true for this location in storage.toml)")
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"{self.name}: cannot create {self.root}: {exc.strerror}") from None
+        # os.access says yes to root even on a read-only mount: only a real write tells.
+        probe = self.root / f".write-probe{TMP_MARK}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(f"{self.name}: {self.root} is not writable: {exc.strerror}") from None
+
+    def put_tree(self, source: TreeSource | Path, key: str, expected: Mapping[str, Digests]) -> None:
         """Copy, verify and commit ``source`` as ``key`` (see StorageBackend)."""
         final = self._path(key)
-        if final.exists():
+        if final.is_dir():
             problems = self.verify_tree(key, expected)
             if problems:
                 raise StorageError(f"{self.name}: {key} already stored and differs; not overwritten: {problems[0]}")
             return
-        self._check_writable()
-        final.parent.mkdir(parents=True, exist_ok=True)
-        sweep_stale(final)  # copies interrupted by a crash: never counted, now removed
+        self.check_writable()
         tmp = final.with_name(f"{final.name}{TMP_MARK}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}")
         try:
-            self._copy_all(source, tmp, expected)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            sweep_stale(final)  # copies interrupted by a crash: never counted, now removed
+            self._copy_all(as_source(source), tmp, expected)
             problems = _verify_folder(tmp, expected)
             if problems:
                 raise StorageError(f"{self.name}: copy of {key} failed verification: {'; '.join(problems[:3])}")
             os.rename(tmp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except OSError as exc:
             raise StorageError(_describe_os_error(self.name, key, exc)) from None
         finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            remove(tmp)
 
     def verify_tree(self, key: str, expected: Mapping[str, Digests]) -> list[str]:
         """Return every problem with the stored copy at ``key``."""
@@ -60,49 +92,73 @@ class FilesystemBackend:
     def exists(self, key: str) -> bool:
         return self._path(key).is_dir()
 
+    def list_tree(self, key: str) -> dict[str, int]:
+        folder = self._path(key)
+        return {p.relative_to(folder).as_posix(): p.stat().st_size
+                for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    def list_aips(self) -> list[str]:
+        aips = self.root / AIP_ROOT
+        if not aips.is_dir():
+            return []
+        keys = (p.relative_to(self.root).as_posix() for p in aips.glob("*/*") if p.is_dir())
+        return sorted(k for k in keys if is_aip_key(k))
+
     def open_read(self, key: str, relpath: str) -> BinaryIO:
-        return open(self._path(key) / _safe_rel(relpath), "rb")
+        try:
+            return open(self._path(key) / safe_relpath(relpath), "rb")
+        except FileNotFoundError:
+            raise NotStoredError(f"{self.name}: {key}/{relpath}: not found") from None
+        except OSError as exc:
+            raise StorageError(f"{self.name}: cannot read {key}/{relpath}: {exc.strerror}") from None
+
+    def put_object(self, key: str, data: bytes) -> None:
+        try:
+            write_bytes_atomic(self._path(key), data)
+        except OSError as exc:
+            raise StorageError(_describe_os_error(self.name, key, exc)) from None
+
+    def read_object(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise NotStoredError(f"{self.name}: {key}: not found") from None
+        except OSError as exc:
+            raise StorageError(f"{self.name}: cannot read {key}: {exc.strerror}") from None
+
+    def list_objects(self, prefix: str) -> list[str]:
+        folder = self._path(prefix)
+        if not folder.is_dir():
+            return []
+        return sorted(p.relative_to(self.root).as_posix() for p in folder.rglob("*")
+                      if p.is_file() and TMP_MARK not in p.name)
 
     def _path(self, key: str) -> Path:
-        return self.root / _safe_rel(key)
+        return self.root / safe_relpath(key)
 
-    def _check_writable(self) -> None:
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"{self.name}: cannot create {self.root}: {exc.strerror}") from None
-        if not os.access(self.root, os.W_OK):
-            raise StorageError(f"{self.name}: {self.root} is not writable")
-
-    def _copy_all(self, source: Path, tmp: Path, expected: Mapping[str, Digests]) -> None:
+    def _copy_all(self, source: TreeSource, tmp: Path, expected: Mapping[str, Digests]) -> None:
+        tmp.mkdir()
         for rel in sorted(expected):
-            dest = tmp / _safe_rel(rel)
+            dest = tmp / safe_relpath(rel)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _copy_synced(source / _safe_rel(rel), dest)
+            with source.open(rel) as stream:
+                _copy_synced(stream, dest)
         for folder, _dirs, _files in os.walk(tmp):
-            _fsync_dir(Path(folder))
+            fsync_dir(Path(folder))
 
 
-def _safe_rel(rel: str) -> Path:
-    parts = PurePosixPath(rel).parts
-    if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or "\x00" in rel:
-        raise StorageError(f"unsafe storage path {rel!r}")
-    return Path(*parts)
-
-
-def _copy_synced(src: Path, dest: Path) -> None:
-    with open(src, "rb") as fin, open(dest, "xb") as fout:
-        shutil.copyfileobj(fin, fout, COPY_BLOCK)
+def _copy_synced(stream: BinaryIO, dest: Path) -> None:
+    with open(dest, "xb") as fout:
+        shutil.copyfileobj(stream, fout, COPY_BLOCK)
         fout.flush()
         os.fsync(fout.fileno())
-    shutil.copystat(src, dest)
 
 
 def _verify_folder(folder: Path, expected: Mapping[str, Digests]) -> list[str]:
     """Re-read every file and compare size and both digests; list extra files too."""
     problems = []
     for rel, want in sorted(expected.items()):
-        path = folder / _safe_rel(rel)
+        path = folder / safe_relpath(rel)
         if not path.is_file():
             problems.append(f"{rel}: missing")
             continue
@@ -113,14 +169,6 @@ def _verify_folder(folder: Path, expected: Mapping[str, Digests]) -> list[str]:
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     problems += [f"{rel}: unexpected file" for rel in sorted(present - set(expected))]
     return problems
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _describe_os_error(name: str, key: str, exc: OSError) -> str:

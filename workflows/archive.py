@@ -1,0 +1,170 @@
+"""The archive as the storage workflows see it: locations, their backends, the catalogue, locks, events.
+
+Every change to the catalogue's copy status is an event, and every event is first
+written to storage (``events/<item>/<time>-<uuid>.json`` in the location it concerns
+and in every primary), then applied to the catalogue. That is what lets
+``shuying catalogue rebuild`` reconstruct the catalogue from storage alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pipeline
+from pipeline.errors import StorageError
+from storage_config.backends.base import StorageBackend
+from storage_config.catalogue import Catalogue, EventRecord
+from storage_config.locations import Location, StorageConfig, load_storage_config
+from storage_config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENTS_ROOT = "events"
+AGENT = f"shuying {pipeline.__version__}"
+
+
+class AlreadyRunningError(StorageError):
+    """Another process is storing or replicating the same item."""
+
+
+@dataclass
+class Archive:
+    config: StorageConfig
+    catalogue: Catalogue
+    home: Path
+    work_dir: Path
+    _backends: dict[str, StorageBackend] = field(default_factory=dict, repr=False)
+
+    def backend(self, location: str | Location) -> StorageBackend:
+        """Return the (cached) backend of a location."""
+        name = location if isinstance(location, str) else location.name
+        if name not in self._backends:
+            self._backends[name] = self.config.location(name).open_backend()
+        return self._backends[name]
+
+    @property
+    def locks(self) -> Path:
+        return self.home / "locks"
+
+    def staged_bag(self, record_key: str) -> Path:
+        """Where ingest or new_version built the bag for an AIP key (``<work>/<item>/aip/<name>``)."""
+        _aips, item_id, name = record_key.split("/")
+        return self.work_dir / item_id / "aip" / name
+
+
+def open_archive(settings: Settings) -> Archive:
+    """Read the storage configuration named by ``settings`` and open its catalogue."""
+    return open_archive_at(settings.storage_config, home=settings.home, work_dir=settings.work_dir)
+
+
+def open_archive_at(storage_config: Path, *, home: Path, work_dir: Path | None = None) -> Archive:
+    """Open the archive from a storage.toml and the data folder (what Luigi tasks carry)."""
+    config = load_storage_config(storage_config, home=home)
+    return Archive(config, Catalogue(config.catalogue_url), Path(home), Path(work_dir or Path(home) / "work"))
+
+
+@contextlib.contextmanager
+def item_lock(archive: Archive, item_id: str, *, wait: bool = False) -> Iterator[None]:
+    """Hold the item's lock (``<home>/locks/<item>.lock``) so only one process stores or replicates it.
+
+    Raises:
+        AlreadyRunningError: ``wait`` is false and another process holds the lock.
+    """
+    archive.locks.mkdir(parents=True, exist_ok=True)
+    path = archive.locks / f"{item_id}.lock"
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise AlreadyRunningError(f"{item_id}: storage or replication already running ({holder}); "
+                                      "try again when it ends") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {now_iso()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def now_iso() -> str:
+    """Return the time in UTC with microseconds: events sort in the order they happened."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def new_event(event_type: str, item_id: str, version: int | None, location: str, outcome: str,
+              detail: str, outcome_detail: str = "") -> EventRecord:
+    """Return an event happening now, with a fresh identifier."""
+    return EventRecord(f"urn:uuid:{uuid.uuid4()}", event_type, now_iso(), item_id, version, location, outcome,
+                       detail, outcome_detail, AGENT)
+
+
+def record_event(archive: Archive, event: EventRecord) -> None:
+    """Write the event to storage (its location and every primary), then to the catalogue."""
+    targets = dict.fromkeys([*(loc.name for loc in archive.config.primaries), *([event.location] if event.location
+                                                                              else [])])
+    stored = 0
+    for name in targets:
+        try:
+            archive.backend(name).put_object(event_key(event), event_bytes(event))
+            stored += 1
+        except StorageError as exc:
+            log.warning("event %s not written to %s: %s", event.event_id, name, exc)
+    if not stored:
+        log.warning("event %s is only in the catalogue: no location took it", event.event_id)
+    archive.catalogue.apply_event(event)
+
+
+def event_key(event: EventRecord) -> str:
+    stamp = event.date_time.replace("-", "").replace(":", "").replace("+0000", "Z")
+    return f"{EVENTS_ROOT}/{event.item_id}/{stamp}-{event.event_id.rsplit(':', 1)[-1]}.json"
+
+
+def event_bytes(event: EventRecord) -> bytes:
+    return json.dumps(event.as_dict(), ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+
+
+def read_events(backend: StorageBackend, item_id: str | None = None) -> dict[str, EventRecord]:
+    """Return the events stored in a location (for one item), by event id."""
+    prefix = f"{EVENTS_ROOT}/{item_id}" if item_id else EVENTS_ROOT
+    events = {}
+    for key in backend.list_objects(prefix):
+        try:
+            event = EventRecord.from_dict(json.loads(backend.read_object(key)))
+        except (ValueError, TypeError) as exc:
+            raise StorageError(f"{backend.name}: {key}: not a readable event record: {exc}") from None
+        events[event.event_id] = event
+    return events
+
+
+def sync_events(archive: Archive, item_id: str, target: str) -> int:
+    """Copy the item's event records that ``target`` lacks from the other locations; return how many."""
+    have = set(archive.backend(target).list_objects(f"{EVENTS_ROOT}/{item_id}"))
+    copied = 0
+    for location in archive.config.locations:
+        if location.name == target:
+            continue
+        try:
+            events = read_events(archive.backend(location), item_id)
+        except StorageError as exc:
+            log.warning("events of %s not read from %s: %s", item_id, location.name, exc)
+            continue
+        for event in events.values():
+            if event_key(event) not in have:
+                archive.backend(target).put_object(event_key(event), event_bytes(event))
+                have.add(event_key(event))
+                copied += 1
+    return copied
