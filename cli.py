@@ -21,7 +21,7 @@ from storage_config.settings import Settings, load_settings
 class ExitCode(enum.IntEnum):
     OK = 0
     FAILED = 1  # the work ran and something in it failed (a page, a check)
-    USAGE = 2  # bad arguments, unreadable batch or configuration
+    USAGE = 2  # bad arguments or configuration (a bad batch is FAILED: the work could not be done)
 
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -66,13 +66,13 @@ def validate(settings: Settings, batch_dir: Path) -> None:
       shuying validate /scans/GJ-0001
     """
     from pipeline.batch import load_batch
-    from pipeline.intake import master_problems
+    from pipeline.intake import batch_problems
 
     try:
         batch = load_batch(batch_dir)
     except BatchError as exc:
         fail([str(p) for p in exc.problems], ExitCode.FAILED)
-    problems = master_problems(batch, max_pixels=settings.max_megapixels * 1_000_000)
+    problems = batch_problems(batch, max_pixels=settings.max_megapixels * 1_000_000)
     if problems:
         fail([str(p) for p in problems], ExitCode.FAILED)
     click.echo(f"{batch_dir}: valid batch, item {batch.item_id}, {len(batch.pages)} pages")
@@ -98,18 +98,22 @@ def ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url: str
     _report_ingest(result)
 
 
+def _show_progress(task) -> None:
+    from workflows.run import progress_line
+
+    line = progress_line(task)
+    if line:
+        click.echo(line, err=True)
+
+
 def _run_ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url: str | None):
     import luigi
 
     from workflows.base import ShuyingTask
-    from workflows.run import progress_line, run_ingest
+    from workflows.run import run_ingest
 
-    @ShuyingTask.event_handler(luigi.Event.SUCCESS)
-    def _show_progress(task: luigi.Task) -> None:
-        line = progress_line(task)
-        if line:
-            click.echo(line, err=True)
-
+    # Luigi keeps handlers in a set: registering the same function again adds nothing.
+    ShuyingTask.event_handler(luigi.Event.SUCCESS)(_show_progress)
     try:
         return run_ingest(batch_dir, settings, workers=workers, scheduler_url=scheduler_url)
     except BatchError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import posixpath
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
@@ -124,7 +125,8 @@ class Batch:
 
 
 BATCH_FILE = "batch.json"
-IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".jpg", ".jpeg", ".png", ".jp2", ".j2k", ".jpx"})
+# The extensions pipeline.images accepts for masters: any other file is not a page.
+IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".jpg", ".jpeg", ".jpe", ".png", ".jp2", ".j2k", ".jpf", ".jpx"})
 # Files a camera station or an operating system leaves behind that are never pages.
 IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini", BATCH_FILE})
 
@@ -137,28 +139,57 @@ def load_batch(folder: Path) -> Batch:
     """
     folder = Path(folder)
     data = _read_batch_json(folder)
-    problems = [Problem(BATCH_FILE, msg.partition(": ")[2], field=msg.partition(": ")[0])
-                if _has_path(msg) else Problem(BATCH_FILE, msg)
-                for msg in json_errors(data, "batch")]
-    if problems:
-        raise BatchError(problems)
-    present = _files_present(folder)
-    pages = _pages_from(data, present)
-    problems = _page_problems(folder, pages, present, listed=("pages" in data))
+    problems = [_schema_problem(msg) for msg in json_errors(data, "batch")]
+    # Check the page list too when it can be read, so schema and file problems come at once.
+    if _pages_readable(data):
+        present, twins = _files_present(folder)
+        pages = _pages_from(data, present)
+        problems += twins + _page_problems(folder, pages, present, listed=("pages" in data))
     if problems:
         raise BatchError(problems)
     # Use each name as stored on disk, so NFD names written by a Mac still open.
-    pages = [replace(p, file=present[unicodedata.normalize("NFC", p.file)]) for p in pages]
+    pages = [replace(p, file=present[_page_key(p.file)]) for p in pages]
     return _batch_from(folder, data, pages)
 
 
+def _schema_problem(message: str) -> Problem:
+    """Turn a "path: message" schema error into a Problem naming the field."""
+    path, _, text = message.partition(": ")
+    if not _has_path(message):
+        path, text = "", message
+    required = re.fullmatch(r"'([^']+)' is a required property", text)
+    if required:
+        # Name the missing field itself ("capture.declared_ppi"), not its parent.
+        path = f"{path}.{required.group(1)}" if path else required.group(1)
+        text = "required field is missing"
+    if path == "item.id" and "does not match" in text:
+        # The raw pattern helps nobody at a scanning station.
+        text = (f"{text.split(' does not match')[0]} is not a usable item id: use 1-128 letters, digits, '.', '_' "
+                "or '-', starting with a letter or digit and not ending in '.new' or '.old'")
+    return Problem(BATCH_FILE, text, field=path)
+
+
+def _pages_readable(data: dict) -> bool:
+    """True when "pages" is absent or a non-empty list of objects each naming a file."""
+    if "pages" not in data:
+        return True
+    entries = data["pages"]
+    return isinstance(entries, list) and bool(entries) and all(
+        isinstance(e, dict) and isinstance(e.get("file"), str) and e["file"] for e in entries)
+
+
 def _read_batch_json(folder: Path) -> dict:
+    if not folder.exists():
+        raise BatchError(Problem(str(folder), "no such folder", hint="check the batch folder path"))
     if not folder.is_dir():
         raise BatchError(Problem(str(folder), "not a folder", hint="give the batch folder, not a file"))
     path = folder / BATCH_FILE
     if not path.is_file():
         raise BatchError(Problem(str(path), "missing", hint="every batch folder needs a batch.json"))
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BatchError(Problem(str(path), f"cannot read: {exc.strerror}")) from None
     if not raw.strip():
         raise BatchError(Problem(BATCH_FILE, "empty file"))
     try:
@@ -178,14 +209,22 @@ def _has_path(message: str) -> bool:
     return bool(head) and " " not in head
 
 
-def _files_present(folder: Path) -> dict[str, str]:
-    """Map NFC-normalised relative POSIX path -> the name as stored on disk."""
+def _files_present(folder: Path) -> tuple[dict[str, str], list[Problem]]:
+    """Map NFC-normalised relative POSIX path -> the name as stored on disk; report NFC/NFD twins."""
     present: dict[str, str] = {}
+    twins: list[Problem] = []
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
-        if path.is_file() and not _ignored(rel):
-            present[unicodedata.normalize("NFC", rel)] = rel
-    return present
+        if not path.is_file() or _ignored(rel):
+            continue
+        key = unicodedata.normalize("NFC", rel)
+        if key in present:
+            # Linux keeps the NFC and NFD spellings as two files; only one could ever be a page.
+            twins.append(Problem(rel, f"has the same name as {present[key]!r} apart from Unicode normalisation",
+                                 hint="the two names look identical; rename or remove one"))
+        else:
+            present[key] = rel
+    return present, twins
 
 
 def _ignored(rel: str) -> bool:
@@ -196,11 +235,21 @@ def _ignored(rel: str) -> bool:
 def _pages_from(data: dict, present: dict[str, str]) -> list[Page]:
     if "pages" in data:
         return [Page(order=i, file=entry["file"], label=entry.get("label") or f"{i}",
-                     page_type=PageType(entry.get("type", "page")))
+                     page_type=_page_type(entry.get("type", "page")))
                 for i, entry in enumerate(data["pages"], start=1)]
     images = sorted((rel for rel in present.values() if Path(rel).suffix.lower() in IMAGE_SUFFIXES),
                     key=_natural_key)
     return [Page(order=i, file=rel, label=f"{i}") for i, rel in enumerate(images, start=1)]
+
+
+def _page_type(value: object) -> PageType:
+    # A bad type is already a schema problem; PAGE only lets the file checks go on.
+    return PageType(value) if isinstance(value, str) and value in {t.value for t in PageType} else PageType.PAGE
+
+
+def _page_key(rel: str) -> str:
+    """Return the key a listed file is found under: NFC, with "./" and "a/../" removed."""
+    return unicodedata.normalize("NFC", posixpath.normpath(rel))
 
 
 def _natural_key(name: str) -> list[object]:
@@ -215,11 +264,11 @@ def _page_problems(folder: Path, pages: list[Page], present: dict[str, str], *, 
     seen: dict[str, int] = {}
     for index, page in enumerate(pages):
         field = f"pages[{index}].file" if listed else "pages"
-        key = unicodedata.normalize("NFC", page.file)
+        key = _page_key(page.file)
         problem = _path_problem(folder, page.file) or _missing_problem(key, present)
         if problem:
             problems.append(Problem(BATCH_FILE, f"{page.file!r} {problem}", field=field,
-                                    hint="check the file name" if "missing" in problem else ""))
+                                    hint=_missing_hint(key, present) if "missing" in problem else ""))
         elif key in seen:
             problems.append(Problem(BATCH_FILE, f"{page.file!r} is listed twice (also pages[{seen[key]}])",
                                     field=field, hint="each image is one page; remove the duplicate entry"))
@@ -246,6 +295,14 @@ def _missing_problem(key: str, present: dict[str, str]) -> str:
     if key in present:
         return ""
     return "is listed but missing from the batch folder"
+
+
+def _missing_hint(key: str, present: dict[str, str]) -> str:
+    # Names typed on Windows or macOS often differ from the disk only in letter case.
+    same = [rel for k, rel in present.items() if k.casefold() == key.casefold()]
+    if same:
+        return f"the folder has {same[0]!r}: names must match exactly, including case"
+    return "check the file name"
 
 
 def _batch_from(folder: Path, data: dict, pages: list[Page]) -> Batch:

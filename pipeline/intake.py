@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.batch import Batch
-from pipeline.checksums import Digests
+from pipeline.batch import Batch, Page
+from pipeline.checksums import Digests, digest_file
 from pipeline.errors import ImageError, Problem
 from pipeline.images import probe_image, verify_decodes
 
@@ -23,9 +23,14 @@ def master_problems(batch: Batch, *, max_pixels: int, decode: bool = True) -> li
 
 def duplicate_problems(batch: Batch, digests: dict[str, Digests]) -> list[Problem]:
     """Return a Problem for every master whose bytes repeat an earlier page's."""
+    return duplicate_problems_among(list(batch.pages), digests)
+
+
+def duplicate_problems_among(pages: list[Page], digests: dict[str, Digests]) -> list[Problem]:
+    """Return a Problem for every page whose bytes repeat an earlier page's."""
     first_seen: dict[str, str] = {}
     problems = []
-    for page in batch.pages:
+    for page in pages:
         digest = digests[page.page_id].sha512
         if digest in first_seen:
             problems.append(Problem(page.file, f"identical bytes to {first_seen[digest]!r}",
@@ -33,3 +38,12 @@ def duplicate_problems(batch: Batch, digests: dict[str, Digests]) -> list[Proble
         else:
             first_seen[digest] = page.file
     return problems
+
+
+def batch_problems(batch: Batch, *, max_pixels: int) -> list[Problem]:
+    """Every problem ``shuying validate`` reports: unusable images and byte-identical pages."""
+    problems = master_problems(batch, max_pixels=max_pixels)
+    broken = {p.file for p in problems}
+    readable = [page for page in batch.pages if page.file not in broken]
+    digests = {page.page_id: digest_file(batch.master_path(page)) for page in readable}
+    return problems + duplicate_problems_among(readable, digests)
