@@ -8,6 +8,7 @@ the result. Errors become one line per problem on stderr and an exit code from
 from __future__ import annotations
 
 import enum
+import json
 import sys
 from pathlib import Path
 
@@ -20,8 +21,11 @@ from storage_config.settings import Settings, load_settings
 
 class ExitCode(enum.IntEnum):
     OK = 0
-    FAILED = 1  # the work ran and something in it failed (a page, a check)
+    FAILED = 1  # the work ran and something in it failed (a page, a check; audit: damage found, not repaired)
     USAGE = 2  # bad arguments or configuration (a bad batch is FAILED: the work could not be done)
+    REPAIRED = 3  # audit: damage was found and every damaged file was repaired from a verified copy
+    UNRECOVERABLE = 4  # audit: some file has no intact copy anywhere; nothing was overwritten
+    COULD_NOT_RUN = 5  # audit: could not run, or some copies could not be checked (storage unreachable, busy)
 
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -321,6 +325,349 @@ def catalogue_rebuild(settings: Settings) -> None:
     click.echo(f"Catalogue rebuilt: {report.versions} AIP versions, {report.copies} copies, {report.events} events")
     if not report.ok:
         fail(list(report.problems), ExitCode.FAILED)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        fail([f"{path}: cannot read the record as JSON: {exc}"], ExitCode.USAGE)
+
+
+def _conservation(call, *args, **kwargs):
+    """Run a conservation workflow; bad input is exit code 2, a failed save or a conflict 1."""
+    from pipeline.conservation import RecordError, UnknownRecordError, VocabularyError
+    from pipeline.errors import ImageError
+
+    try:
+        return call(*args, **kwargs)
+    except (RecordError, UnknownRecordError, VocabularyError, ImageError) as exc:
+        fail(str(exc).splitlines(), ExitCode.USAGE)
+    except ShuyingError as exc:
+        fail(str(exc).splitlines(), ExitCode.FAILED)
+
+
+@cli.group()
+def repair() -> None:
+    """Conservation records (修复档案): each saved record goes into the item's next AIP version.
+
+    Records are append-only: an amendment is a new revision and the earlier ones stay.
+
+    \b
+    Example:
+      shuying repair add GJ-0001 --record repair.json --image before-p0003.jpg
+      shuying repair list --damage 虫蛀 --since 2025-01-01
+    """
+
+
+@repair.command("add")
+@click.argument("item")
+@click.option("--record", "record_file", required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="The record, JSON as in docs/conservation.md (schemas/conservation.schema.json).")
+@click.option("--image", "images", multiple=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A before/after image named in the record's images (repeat for several).")
+@click.option("--by", "saved_by", default="command line", show_default=True, help="Who saves the record.")
+@pass_settings
+def repair_add(settings: Settings, item: str, record_file: Path, images: tuple[Path, ...], saved_by: str) -> None:
+    """Save a new conservation record of ITEM as the item's next AIP version.
+
+    \b
+    Example:
+      shuying repair add GJ-0001 --record repair.json --image before-p0003.jpg --image after-p0003.jpg
+    """
+    from workflows.conservation import add_record
+
+    saved = _conservation(add_record, settings, item, _read_json(record_file), {p.name: p for p in images},
+                          saved_by=saved_by, document=str(record_file))
+    click.echo(f"Saved {saved.record.record_id} revision 1 in AIP version {saved.aip_version} of {item}")
+
+
+@repair.command("amend")
+@click.argument("record_id")
+@click.option("--record", "record_file", required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help='The edited record, with the "revision" it was edited from (as `repair show` prints it).')
+@click.option("--image", "images", multiple=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A new image named in the record's images (repeat for several).")
+@click.option("--by", "saved_by", default="command line", show_default=True, help="Who saves the amendment.")
+@pass_settings
+def repair_amend(settings: Settings, record_id: str, record_file: Path, images: tuple[Path, ...],
+                 saved_by: str) -> None:
+    """Save a new revision of RECORD_ID; refused if someone saved another revision since.
+
+    \b
+    Example:
+      shuying repair show CR-2025-0001 > r.json      (edit r.json)
+      shuying repair amend CR-2025-0001 --record r.json
+    """
+    from workflows.conservation import amend_record
+
+    saved = _conservation(amend_record, settings, record_id, _read_json(record_file), {p.name: p for p in images},
+                          saved_by=saved_by, document=str(record_file))
+    click.echo(f"Saved {record_id} revision {saved.record.revision} in AIP version {saved.aip_version} "
+               f"of {saved.record.item_id}")
+
+
+@repair.command("list")
+@click.argument("item", required=False)
+@click.option("--damage", default=None, help="Only records with this damage type (code or label, e.g. 虫蛀).")
+@click.option("--conservator", default=None, help="Only records this conservator worked on.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Only treatments started on or after this date (YYYY-MM-DD).")
+@pass_settings
+def repair_list(settings: Settings, item: str | None, damage: str | None, conservator: str | None,
+                since) -> None:
+    """List conservation records (their current revisions), of one ITEM or all.
+
+    \b
+    Example:
+      shuying repair list GJ-0001
+      shuying repair list --conservator 张修 --since 2025-01-01
+    """
+    from workflows.conservation import list_records, vocabularies
+
+    found = _conservation(list_records, settings, item_id=item, damage=damage, conservator=conservator,
+                          since=since.date() if since else None)
+    terms = vocabularies(settings).damage
+    for history in found:
+        record = history.current.record
+        damage_text = "、".join(getattr(terms.find(d.type), "zh", d.type) for d in record.damage)
+        click.echo(f"{record.record_id}  r{record.revision}  {record.item_id}  {record.dates.started}  "
+                   f"{damage_text}  {'、'.join(record.conservators)}{'  signed off' if record.signed_off else ''}")
+    click.echo(f"{len(found)} record(s)", err=True)
+
+
+@repair.command("show")
+@click.argument("record_id")
+@pass_settings
+def repair_show(settings: Settings, record_id: str) -> None:
+    """Print the current revision of RECORD_ID as JSON (the revisions are listed on stderr).
+
+    \b
+    Example:
+      shuying repair show CR-2025-0001 > r.json
+    """
+    from workflows.conservation import show_record
+
+    history = _conservation(show_record, settings, record_id)
+    for saved in history.revisions:
+        record = saved.record
+        click.echo(f"revision {record.revision}: {record.saved_at} by {record.saved_by} (AIP version "
+                   f"{saved.aip_version})", err=True)
+    click.echo(json.dumps(history.current.record.as_dict(), ensure_ascii=False, indent=2))
+
+
+@repair.command("report")
+@click.argument("item")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the HTML here (default: standard output).")
+@pass_settings
+def repair_report(settings: Settings, item: str, output: Path | None) -> None:
+    """Write the printable conservation report of ITEM: one self-contained HTML file, images inlined.
+
+    \b
+    Example:
+      shuying repair report GJ-0001 -o GJ-0001-repairs.html
+    """
+    from workflows.conservation import item_report
+
+    text = _conservation(item_report, settings, item)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.group()
+def user() -> None:
+    """Staff accounts for the web form (/staff): technician, conservator, archivist, admin.
+
+    \b
+    Example:
+      shuying user add zhang --role conservator --display-name 张修
+    """
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["technician", "conservator", "archivist", "admin"]),
+              help="What the account may do: conservators make records, admins may amend any.")
+@click.option("--display-name", default="", help="The name shown and filled in as conservator, e.g. 张修.")
+@click.option("--password-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Read the password from the first line of this file instead of a prompt.")
+@pass_settings
+def user_add(settings: Settings, name: str, role: str, display_name: str, password_file: Path | None) -> None:
+    """Make a staff account NAME; the password is asked for (twice) unless --password-file is given.
+
+    \b
+    Example:
+      shuying user add zhang --role conservator --display-name 张修
+    """
+    from iiif_server.staff import AccountError, AccountStore, Role, accounts_path
+
+    if password_file:
+        lines = password_file.read_text(encoding="utf-8").splitlines()
+        password = lines[0] if lines else ""
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        account = AccountStore(accounts_path(settings.home)).add_user(name, Role(role), password,
+                                                                      display_name=display_name)
+    except AccountError as exc:
+        fail([str(exc)], ExitCode.USAGE)
+    click.echo(f"Made {account.role.value} account {account.name}")
+
+
+@user.command("list")
+@pass_settings
+def user_list(settings: Settings) -> None:
+    """List the staff accounts and their roles.
+
+    \b
+    Example:
+      shuying user list
+    """
+    from iiif_server.staff import AccountStore, accounts_path
+
+    for account in AccountStore(accounts_path(settings.home)).accounts():
+        click.echo(f"{account.name}  {account.role.value}  {account.display_name}"
+                   f"{'  (disabled)' if account.disabled else ''}")
+
+
+def _parsed(parse):
+    """A click callback turning text such as 2h or 200MB/s into a number with ``parse``."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None):
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return callback
+
+
+def _duration(text: str) -> float:
+    from pipeline.fixity import parse_duration
+
+    return parse_duration(text)
+
+
+def _rate(text: str) -> float:
+    from pipeline.fixity import parse_rate
+
+    return parse_rate(text)
+
+
+@cli.command("audit")
+@click.option("--location", default=None, help="Only copies in this location.")
+@click.option("--item", default=None, help="Only copies of this item (every version).")
+@click.option("--max-duration", default=None, metavar="DURATION", callback=_parsed(_duration),
+              help="Stop after this long (e.g. 2h, 90m, 1h30m); the next run resumes where this one stopped.")
+@click.option("--max-rate", default=None, metavar="RATE", callback=_parsed(_rate),
+              help="Read at most this fast, all reads together (e.g. 200MB/s, 1.5GB/s), to leave I/O for ingest.")
+@click.option("--workers", default=None, type=click.IntRange(1, 256),
+              help="Files read and hashed in parallel (threads). Default: the number of CPU cores.")
+@click.option("--algorithm", type=click.Choice(["sha256", "sha512", "both"]), default="sha256", show_default=True,
+              help="Digests recomputed and compared with the catalogue's.")
+@click.option("--no-repair", is_flag=True, help="Report damage only; change nothing in storage.")
+@click.option("--plan", "show_plan", is_flag=True,
+              help="Show copies due and overdue against --cycle and the read rate needed; read no storage.")
+@click.option("--cycle", default="90d", show_default=True, metavar="DURATION", callback=_parsed(_duration),
+              help="Every copy should be re-read at least this often (for --plan and the overdue list).")
+@click.option("--bag", "bag_path", default=None, type=click.Path(path_type=Path, file_okay=False),
+              help="Instead, check this bag on disk strictly against RFC 8493 and list every problem.")
+@click.option("--report-dir", default=None, type=click.Path(path_type=Path, file_okay=False),
+              help="Where the JSON and HTML reports go. Default: <home>/audit/reports.")
+@pass_settings
+def audit_command(settings: Settings, location: str | None, item: str | None, max_duration: float | None,
+                  max_rate: float | None, workers: int | None, algorithm: str, no_repair: bool, show_plan: bool,
+                  cycle: float, bag_path: Path | None, report_dir: Path | None) -> None:
+    """Re-read stored copies against the digests recorded at ingest; repair damage from verified copies.
+
+    Copies are read least recently verified first. Exit codes: 0 clean, 1 damage found and
+    not repaired, 3 damage repaired, 4 unrecoverable (no intact copy left), 5 could not run
+    or could not check some copies.
+
+    \b
+    Example:
+      shuying audit --max-duration 2h --max-rate 200MB/s
+      shuying audit --plan --cycle 90d
+      shuying audit --bag /transfers/partner-bag
+    """
+    import os
+
+    from pipeline.errors import StorageError
+
+    workers = workers or os.cpu_count() or 1
+    if bag_path is not None:
+        _audit_bag(bag_path, workers, max_rate)
+    elif show_plan:
+        from workflows.audit_plan import format_plan, plan
+
+        result = _storage(plan, settings, cycle_days=cycle / 86400, location=location, item=item,
+                          report_dir=report_dir)
+        for line in format_plan(result):
+            click.echo(line)
+    else:
+        from workflows.audit import AuditOptions, audit
+
+        options = AuditOptions(location=location, item=item, max_duration=max_duration, max_rate=max_rate,
+                               workers=workers, algorithms=("sha256", "sha512") if algorithm == "both" else (algorithm,),
+                               repair=not no_repair, cycle_days=cycle / 86400, report_dir=report_dir)
+        terminal = sys.stderr.isatty()
+        try:
+            report = audit(settings, options, on_progress=_audit_progress(terminal))
+        except StorageError as exc:
+            fail(str(exc).splitlines(), ExitCode.COULD_NOT_RUN)
+        finally:
+            if terminal:
+                click.echo("", err=True)
+        _report_audit(report)
+
+
+def _audit_progress(terminal: bool):
+    from pipeline.audit_report import progress_bar, progress_line
+
+    def show(progress) -> None:
+        if terminal:
+            click.echo("\r" + progress_bar(progress), nl=False, err=True)
+        elif progress.finished_copy is not None:
+            click.echo(progress_line(progress), err=True)
+
+    return show
+
+
+def _report_audit(report) -> None:
+    from pipeline.audit_report import AuditStatus, summary_lines
+
+    lines = summary_lines(report)
+    codes = {AuditStatus.CLEAN: ExitCode.OK, AuditStatus.REPAIRED: ExitCode.REPAIRED,
+             AuditStatus.DAMAGED: ExitCode.FAILED, AuditStatus.UNRECOVERABLE: ExitCode.UNRECOVERABLE,
+             AuditStatus.INCOMPLETE: ExitCode.COULD_NOT_RUN}
+    code = codes[report.status]
+    if code is ExitCode.UNRECOVERABLE:
+        click.secho(lines[0], err=True, fg="red", bold=True)
+    else:
+        click.echo(lines[0])
+    for line in lines[1:]:
+        click.echo(line)
+    click.echo(f"Reports: {report.files['json']}  {report.files['html']}")
+    sys.exit(int(code))
+
+
+def _audit_bag(bag_path: Path, workers: int, max_rate: float | None) -> None:
+    from workflows.audit import audit_bag
+
+    result = audit_bag(bag_path, workers=workers, max_rate=max_rate)
+    for problem in result.problems:
+        click.echo(str(problem), err=problem.severity.value == "error")
+    verdict = "valid" if result.valid else f"NOT valid: {len(result.errors)} errors"
+    click.echo(f"{bag_path}: {verdict}, {len(result.warnings)} warnings; {result.files_checked} files, "
+               f"{result.bytes_checked / 1e6:.1f} MB checked (RFC 8493)")
+    if not result.valid:
+        sys.exit(int(ExitCode.FAILED))
 
 
 def main() -> None:

@@ -269,6 +269,16 @@ class Catalogue:
                                 "ORDER BY item_id, version, location", (item_id, item_id)).fetchall()
         return [CopyRecord(r[0], r[1], r[2], CopyStatus(r[3]), r[4], r[5], r[6]) for r in rows]
 
+    def copies_by_verification(self, *, location: str | None = None, item_id: str | None = None) -> list[CopyRecord]:
+        """Return copies least recently verified first (never verified first): the fixity audit's order."""
+        if not self.path.exists():
+            return []
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM copies WHERE (? IS NULL OR location = ?) AND (? IS NULL OR item_id = ?) "
+                                "ORDER BY verified_at, checked_at, item_id, version, location",
+                                (location, location, item_id, item_id)).fetchall()
+        return [CopyRecord(r[0], r[1], r[2], CopyStatus(r[3]), r[4], r[5], r[6]) for r in rows]
+
     def events(self, item_id: str | None = None) -> list[EventRecord]:
         if not self.path.exists():
             return []

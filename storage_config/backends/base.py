@@ -102,6 +102,22 @@ class StorageBackend(Protocol):
         """Return the keys of small objects under ``prefix``, sorted."""
         ...
 
+    def replace_file(self, key: str, relpath: str, source: TreeSource | Path, expected: Digests, *,
+                     quarantine: str = "") -> None:
+        """Replace (or restore) one file of the committed AIP at ``key`` with verified bytes (audit repair).
+
+        The new bytes are written and checked against ``expected`` before they take the
+        file's name, in one atomic step; the file is read back and checked again after.
+        With ``quarantine`` (an object key), the bytes being replaced are kept there
+        first. Raises StorageError, leaving the old bytes in place, if anything fails
+        before the replacement; NotStoredError if ``key`` is not committed here.
+        """
+        ...
+
+    def quarantine_file(self, key: str, relpath: str, dest: str, *, move: bool) -> bool:
+        """Copy (or, with ``move``, move) one stored file to the object key ``dest``; False if it is absent."""
+        ...
+
 
 def as_source(source: TreeSource | Path) -> TreeSource:
     """Accept a local folder where a TreeSource is expected."""

@@ -133,6 +133,53 @@ class FilesystemBackend:
         return sorted(p.relative_to(self.root).as_posix() for p in folder.rglob("*")
                       if p.is_file() and TMP_MARK not in p.name)
 
+    def replace_file(self, key: str, relpath: str, source: TreeSource | Path, expected: Digests, *,
+                     quarantine: str = "") -> None:
+        """Write beside the AIP, verify, keep the old bytes in quarantine (a hard link), rename into place."""
+        folder = self._path(key)
+        if not folder.is_dir():
+            raise NotStoredError(f"{self.name}: {key}: not stored")
+        target = folder / safe_relpath(relpath)
+        # Beside the AIP folder, named as pipeline.atomic names temporaries: never inside the bag,
+        # and swept by the next write to this key if this process dies.
+        tmp = folder.with_name(f"{folder.name}{TMP_MARK}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            with as_source(source).open(relpath) as stream:
+                _copy_synced(stream, tmp)
+            problems = _verify_file(tmp, expected, relpath)
+            if problems:
+                raise StorageError(f"{self.name}: replacement for {key}/{relpath} failed verification: {problems[0]}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if quarantine and target.is_file():
+                _keep_bytes(target, self._path(quarantine), link=True)
+            os.replace(tmp, target)
+            fsync_dir(target.parent)
+        except OSError as exc:
+            raise StorageError(_describe_os_error(self.name, key, exc)) from None
+        finally:
+            remove(tmp)
+        problems = _verify_file(target, expected, relpath)
+        if problems:
+            raise StorageError(f"{self.name}: {key}/{relpath} replaced but does not read back: {problems[0]}")
+
+    def quarantine_file(self, key: str, relpath: str, dest: str, *, move: bool) -> bool:
+        """Copy, or move by renaming, one stored file into the quarantine area of this location."""
+        source = self._path(key) / safe_relpath(relpath)
+        if not source.is_file():
+            return False
+        target = self._path(dest)
+        try:
+            if move:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(source, target)
+                fsync_dir(target.parent)
+                fsync_dir(source.parent)
+            else:
+                _keep_bytes(source, target, link=False)
+        except OSError as exc:
+            raise StorageError(_describe_os_error(self.name, dest, exc)) from None
+        return True
+
     def _path(self, key: str) -> Path:
         return self.root / safe_relpath(key)
 
@@ -158,17 +205,34 @@ def _verify_folder(folder: Path, expected: Mapping[str, Digests]) -> list[str]:
     """Re-read every file and compare size and both digests; list extra files too."""
     problems = []
     for rel, want in sorted(expected.items()):
-        path = folder / safe_relpath(rel)
-        if not path.is_file():
-            problems.append(f"{rel}: missing")
-            continue
-        found = digest_file(path)
-        if found.size != want.size:
-            problems.append(f"{rel}: size {found.size} != {want.size}")
-        problems += [f"{rel}: {a} mismatch" for a in ALGORITHMS if getattr(found, a) != getattr(want, a)]
+        problems += _verify_file(folder / safe_relpath(rel), want, rel)
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     problems += [f"{rel}: unexpected file" for rel in sorted(present - set(expected))]
     return problems
+
+
+def _verify_file(path: Path, want: Digests, rel: str) -> list[str]:
+    """Re-read one file and compare its size and both digests."""
+    if not path.is_file():
+        return [f"{rel}: missing"]
+    found = digest_file(path)
+    problems = [f"{rel}: size {found.size} != {want.size}"] if found.size != want.size else []
+    return problems + [f"{rel}: {a} mismatch" for a in ALGORITHMS if getattr(found, a) != getattr(want, a)]
+
+
+def _keep_bytes(source: Path, target: Path, *, link: bool) -> None:
+    """Put the bytes of ``source`` at ``target`` too: a hard link (same bytes) or a synced copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if link:
+        try:
+            os.link(source, target)
+            fsync_dir(target.parent)
+            return
+        except OSError:
+            pass  # another file system, or links not supported: copy instead
+    with open(source, "rb") as stream:
+        _copy_synced(stream, target)
+    fsync_dir(target.parent)
 
 
 def _describe_os_error(name: str, key: str, exc: OSError) -> str:

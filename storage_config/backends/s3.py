@@ -143,6 +143,41 @@ class S3Backend:
         full = self.prefix + safe_relpath(prefix).as_posix() + "/"
         return sorted(k[len(self.prefix):] for k in self._keys(full))
 
+    def replace_file(self, key: str, relpath: str, source: TreeSource | Path, expected: Digests, *,
+                     quarantine: str = "") -> None:
+        """Keep the old object in quarantine (server-side copy), upload the verified bytes, read back.
+
+        A PutObject replaces an object atomically: readers see the old bytes or the new, never a mix.
+        """
+        if not self.exists(key):
+            raise NotStoredError(f"{self.name}: {key}: not stored")
+        if quarantine:
+            self.quarantine_file(key, relpath, quarantine, move=False)
+        with self._errors(f"replacing {key}/{relpath}"):
+            self._upload(as_source(source), key, relpath, expected)
+        problems = self._verify_objects(key, {relpath: expected}, repair=False)
+        if problems:
+            raise StorageError(f"{self.name}: {key}/{relpath} replaced but does not read back: {problems[0]}")
+
+    def quarantine_file(self, key: str, relpath: str, dest: str, *, move: bool) -> bool:
+        """Copy an object to ``dest`` on the server (multipart when large); with ``move``, then delete it."""
+        source = self._object(key, relpath)
+        config = TransferConfig(multipart_threshold=self.options.multipart_threshold_mb * MIB,
+                                multipart_chunksize=self.options.multipart_chunk_mb * MIB,
+                                max_concurrency=self.options.max_concurrency)
+        with self._errors(f"moving {key}/{relpath} to quarantine"):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=source)
+            except bce.ClientError as exc:
+                if _code(exc) in _MISSING:
+                    return False
+                raise
+            self.client.copy({"Bucket": self.bucket, "Key": source}, self.bucket,
+                             self.prefix + safe_relpath(dest).as_posix(), Config=config)
+            if move:
+                self.client.delete_object(Bucket=self.bucket, Key=source)
+        return True
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _object(self, key: str, rel: str) -> str:
