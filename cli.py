@@ -84,21 +84,75 @@ def validate(settings: Settings, batch_dir: Path) -> None:
 
 @cli.command()
 @click.argument("batch_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--profile", "profile", default=None, metavar="NAME|FILE",
+              help="QC profile: ancient-books, republican-documents or a profile JSON file. "
+              "Default: chosen by the batch's material_type.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Pages checked in parallel (processes).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for qc.json and qc.html. Default: <home>/work/<item>/station-qc/.")
+@pass_settings
+def qc(settings: Settings, batch_dir: Path, profile: str | None, workers: int, out_dir: Path | None) -> None:
+    """Check every image of a batch and write a contact sheet of what to reshoot.
+
+    Exits with 1 when any page fails a check; warnings alone exit with 0.
+
+    \b
+    Example:
+      shuying qc /scans/GJ-0001
+      shuying qc /scans/MG-0042 --profile republican-documents --workers 2
+    """
+    from pipeline.errors import ValidationError
+    from workflows.qc_run import run_qc
+
+    try:
+        result = run_qc(batch_dir, settings, profile, workers=workers, out_dir=out_dir)
+    except BatchError as exc:
+        fail([str(p) for p in exc.problems], ExitCode.FAILED)
+    except ValidationError as exc:
+        fail([str(exc)], ExitCode.USAGE)
+    click.echo(f"{result.batch.item_id}: {result.summary}")
+    for entry in result.report["reshoot"]:
+        click.echo(f"  reshoot {entry['page_id']} ({entry['file']}): {'; '.join(entry['reasons'])}")
+    click.echo(f"  contact sheet: {result.html_path}")
+    click.echo(f"  report:        {result.json_path}")
+    if result.failed:
+        sys.exit(int(ExitCode.FAILED))
+
+
+@cli.command()
+@click.argument("batch_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Tasks run in parallel (processes).")
 @click.option("--scheduler-url", default=None, help="Central luigid, e.g. http://127.0.0.1:8082/. "
               "Default: Luigi's local scheduler.")
+@click.option("--profile", "qc_profile", default=None, metavar="NAME|FILE",
+              help="QC profile (see `shuying qc`). Default: chosen by the batch's material_type.")
+@click.option("--accept-warnings", is_flag=True,
+              help="Let QC warnings through to storage (needs --operator and --reason).")
+@click.option("--override", "overrides", multiple=True, metavar="PAGE:CHECK",
+              help="Let one QC finding through, e.g. p0003:focus or 0003.tif:* (repeatable; "
+              "needs --operator and --reason).")
+@click.option("--operator", default="", help="Who lets QC findings through; recorded in PREMIS.")
+@click.option("--reason", default="", help="Why they are let through; recorded in PREMIS.")
 @pass_settings
-def ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url: str | None) -> None:
+def ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url: str | None, qc_profile: str | None,
+           accept_warnings: bool, overrides: tuple[str, ...], operator: str, reason: str) -> None:
     """Ingest a batch: QC, deskew, OCR, METS, AIP, storage, IIIF manifest.
 
-    Re-running after a crash or a failed page finishes only what is missing.
+    QC stops the batch before storage when a page fails a check (or has a warning);
+    after review, let findings through with --override or --accept-warnings, saying
+    who and why with --operator and --reason. Re-running after a crash, a failed page
+    or a QC stop finishes only what is missing.
 
     \b
     Example:
       shuying ingest /scans/GJ-0001 --workers 2
+      shuying ingest /scans/GJ-0001 --override p0003:focus --operator 王芳 --reason "ink bleed, not blur"
     """
-    result = _run_ingest(settings, batch_dir, workers, scheduler_url)
+    gate = {"qc_profile": qc_profile, "accept_warnings": accept_warnings, "overrides": overrides,
+            "operator": operator, "reason": reason}
+    result = _run_ingest(settings, batch_dir, workers, scheduler_url, gate)
     _report_ingest(result)
 
 
@@ -110,7 +164,8 @@ def _show_progress(task) -> None:
         click.echo(line, err=True)
 
 
-def _run_ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url: str | None):
+def _run_ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url: str | None,
+                gate: dict | None = None):
     import luigi
 
     from workflows.base import ShuyingTask
@@ -118,10 +173,17 @@ def _run_ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url
 
     # Luigi keeps handlers in a set: registering the same function again adds nothing.
     ShuyingTask.event_handler(luigi.Event.SUCCESS)(_show_progress)
+    from pipeline.errors import ValidationError
+    from pipeline.qc import OverrideError
+
     try:
-        return run_ingest(batch_dir, settings, workers=workers, scheduler_url=scheduler_url)
+        return run_ingest(batch_dir, settings, workers=workers, scheduler_url=scheduler_url, **(gate or {}))
     except BatchError as exc:
         fail([str(p) for p in exc.problems], ExitCode.FAILED)
+    except OverrideError as exc:
+        fail([str(p) for p in exc.problems], ExitCode.USAGE)
+    except ValidationError as exc:
+        fail([str(exc)], ExitCode.USAGE)
 
 
 def _report_ingest(result) -> None:
@@ -195,7 +257,9 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int,
     host, port = host or default_host, port or default_port
     where = f"/viewer/{item_id}" if item_id else "/  (viewer: /viewer/<item_id>)"
     click.echo(f"Serving {settings.publish_dir} at http://{host}:{port}{where}   (Ctrl-C stops)", err=True)
-    serve(settings, host=host, port=port, workers=workers)
+    from workflows.conservation import Workshop
+
+    serve(settings, host=host, port=port, workers=workers, staff_desk=Workshop(settings))
 
 
 def _storage(call, *args, **kwargs):
@@ -668,6 +732,126 @@ def _audit_bag(bag_path: Path, workers: int, max_rate: float | None) -> None:
                f"{result.bytes_checked / 1e6:.1f} MB checked (RFC 8493)")
     if not result.valid:
         sys.exit(int(ExitCode.FAILED))
+
+
+@cli.group()
+def token() -> None:
+    """Staff tokens for the IIIF server: full resolution of restricted books, staff-only books.
+
+    A token is printed once and only its hash is kept (<home>/auth.sqlite). Staff paste
+    it into /auth/login, or scripts send it as "Authorization: Bearer <token>".
+
+    \b
+    Example:
+      shuying token create --user wang.li --expires 30d
+      shuying token list
+      shuying token revoke 3f2a9c1b7d4e
+    """
+
+
+@token.command("create")
+@click.option("--user", required=True, help="Who the token is for (letters, digits and ._@-).")
+@click.option("--expires", default="30d", show_default=True, metavar="DURATION",
+              help="Lifetime: 45s, 90m, 12h, 30d or 2w (at most 400 days).")
+@click.option("--note", default="", help="What the token is for, shown by `token list`.")
+@pass_settings
+def token_create(settings: Settings, user: str, expires: str, note: str) -> None:
+    """Make a staff token and print it (the only time it is shown).
+
+    \b
+    Example:
+      shuying token create --user wang.li --expires 30d --note "reading room PC 3"
+    """
+    from iiif_server.config import ServerOptions
+    from iiif_server.tokens import TokenStore, parse_duration
+
+    try:
+        lifetime = parse_duration(expires)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expires") from None
+    issued = TokenStore(ServerOptions().auth_path(settings.home)).create(user, lifetime, note=note)
+    click.echo(issued.secret)
+    click.echo(f"Token {issued.record.id} for {user}, valid until {_local_time(issued.record.expires)}. "
+               "Keep it now: it is not shown again.", err=True)
+
+
+@token.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include expired and revoked tokens.")
+@pass_settings
+def token_list(settings: Settings, show_all: bool) -> None:
+    """List staff tokens, newest first (never the tokens themselves).
+
+    \b
+    Example:
+      shuying token list --all
+    """
+    import time
+
+    from iiif_server.config import ServerOptions
+    from iiif_server.tokens import TokenStore
+
+    now = time.time()
+    records = TokenStore(ServerOptions().auth_path(settings.home)).tokens(include_inactive=show_all)
+    if not records:
+        click.echo("No tokens." if show_all else "No active tokens (--all shows expired and revoked ones).")
+    for record in records:
+        state = "revoked" if record.revoked else "expired" if record.expires <= now else "active"
+        click.echo(f"{record.id}  {record.user:<20} {state:<8} created {_local_time(record.created)}  "
+                   f"expires {_local_time(record.expires)}  {record.note}".rstrip())
+
+
+@token.command("revoke")
+@click.argument("token_id", required=False)
+@click.option("--user", default=None, help="Revoke every token of this user instead.")
+@pass_settings
+def token_revoke(settings: Settings, token_id: str | None, user: str | None) -> None:
+    """Revoke a token (by the id `token list` shows) and every login made with it.
+
+    \b
+    Example:
+      shuying token revoke 3f2a9c1b7d4e
+      shuying token revoke --user wang.li
+    """
+    from iiif_server.config import ServerOptions
+    from iiif_server.tokens import TokenStore
+
+    if bool(token_id) == bool(user):
+        raise click.UsageError("give a token id or --user NAME (one of them)")
+    store = TokenStore(ServerOptions().auth_path(settings.home))
+    count = store.revoke(token_id) if token_id else store.revoke_user(user or "")
+    click.echo(f"Revoked {count} token(s), including logins and viewer tokens made from them.")
+
+
+def _local_time(timestamp: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--item", "item_id", default=None, help="Search one item only (its id).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@pass_settings
+def search(settings: Settings, query: str, item_id: str | None, limit: int) -> None:
+    """Find a phrase (two or more characters) in the OCR text of published items.
+
+    Simplified and traditional forms match each other; a phrase may run across a column break.
+    Prints item, page, the text found and its boxes (x0,y0,x1,y1 in access-image pixels).
+
+    \b
+    Example:
+      shuying search 學而時習
+      shuying search 学而 --item demo-lunyu
+    """
+    from workflows.package import search_items
+
+    hits = search_items(settings.home, query, item_id=item_id, limit=limit)
+    if not hits:
+        click.echo(f"No match for {query!r}")
+    for hit in hits:
+        boxes = " ".join(",".join(str(v) for v in box) for box in hit.boxes)
+        click.echo(f"{hit.item_id}\t{hit.page_id}\t{hit.text}\t{boxes}")
 
 
 def main() -> None:

@@ -6,11 +6,15 @@
     /iiif/collection.json                     Collection of every published manifest
     /iiif/{item_id}/manifest.json             an item's Presentation 3 manifest
     /iiif/{item_id}/alto/{page_id}.xml        a page's ALTO
+    /iiif/{item_id}/search/{1,2}?q=           Content Search 1.0 / 2.0 (and autocomplete/{1,2})
     /iiif/3/{item_id}~{page_id}               Image API 3.0 base URI (303 to info.json)
     /iiif/3/{identifier}/info.json            image information
     /iiif/3/{identifier}/{region}/{size}/{rotation}/{quality}.{format}
     /viewer/{item_id}                         Mirador on the item's manifest
     /viewer/assets/{name}                     Mirador bundle and its start-up script
+    /auth/login, /auth/token, /auth/logout    staff login and IIIF Authorization Flow 2.0 services
+    /auth/probe/{identifier}                  Auth 2.0 probe service of one image
+    /staff/…                                  conservation records web form (iiif_server/staff), when given a desk
 
 Manifest and ALTO routes come before the Image API catch-all, so an item called
 "3" keeps its manifest URL (Image API identifiers always contain "~").
@@ -28,14 +32,18 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from iiif_server.access import AccessPolicy, OpenAccess
-from iiif_server.cache import DerivativeCache
+from iiif_server.access import AccessPolicy
+from iiif_server.auth import AuthConfig, AuthService
+from iiif_server.cache import DerivativeCache, MemoryCache
 from iiif_server.config import ServerOptions
 from iiif_server.errors import MAX_PATH_LENGTH, IIIFError, URITooLong
 from iiif_server.image_service import ImageService, ImageServiceConfig
 from iiif_server.presentation import ManifestCache, PresentationService
 from iiif_server.published import PublishedStore
 from iiif_server.render import Encoding, Renderer
+from iiif_server.search import SearchConfig, SearchService
+from iiif_server.staff import ConservationDesk, staff_routes
+from iiif_server.tokens import TokenStore
 from iiif_server.viewer import ViewerService
 from storage_config.settings import Settings
 
@@ -50,29 +58,47 @@ PREFLIGHT_HEADERS = {
 
 
 def create_app(settings: Settings, options: ServerOptions | None = None,
-               policy: AccessPolicy | None = None) -> ASGIApp:
+               staff_desk: ConservationDesk | None = None) -> ASGIApp:
     """Build the IIIF server for the publish area of ``settings``."""
     options = options or ServerOptions()
-    policy = policy or OpenAccess()
-    store = PublishedStore(settings.publish_dir)
+    store = PublishedStore(settings.publish_dir, options.lookup_ttl)
+    tokens = TokenStore(options.auth_path(settings.home))
+    policy = AccessPolicy(settings.publish_dir, tokens, options.lookup_ttl)
     manifests = ManifestCache()
     renderer = Renderer(Encoding(jpeg_quality=options.jpeg_quality), concurrency=options.vips_concurrency)
     cache = DerivativeCache(options.cache_root(settings.home), options.cache_max_bytes)
     images = ImageService(store, renderer, cache, ImageServiceConfig(settings.base_url, options.limits,
-                                                                     options.max_age), policy)
+                                                                     options.max_age, options.restricted_max_size,
+                                                                     options.render_threads),
+                          policy, MemoryCache(options.memory_cache_bytes))
     presentation = PresentationService(store, manifests, policy, base_url=settings.base_url,
                                        max_age=options.max_age)
     viewer = ViewerService(store, manifests, policy, mirador_js=options.mirador_js,
                            default_language=options.viewer_language, max_age=options.max_age)
+    auth = AuthService(store, policy, tokens, AuthConfig(settings.base_url, options.session_lifetime,
+                                                         options.viewer_token_lifetime, options.token_origins))
+    search = SearchService(store, policy, SearchConfig(settings.base_url, options.search_path(settings.home),
+                                                       options.max_search_hits, options.max_age))
     routes = [
         Route("/", viewer.index),
         Route("/iiif/collection.json", presentation.collection),
         Route("/iiif/{item_id}/manifest.json", presentation.manifest),
         Route("/iiif/{item_id}/alto/{page_id}.xml", presentation.alto),
+        Route("/iiif/{item_id}/search/1", search.search1),
+        Route("/iiif/{item_id}/search/2", search.search2),
+        Route("/iiif/{item_id}/autocomplete/1", search.autocomplete1),
+        Route("/iiif/{item_id}/autocomplete/2", search.autocomplete2),
         Route("/iiif/3/{rest:path}", images.endpoint),
         Route("/viewer/assets/{name}", viewer.asset),
         Route("/viewer/{item_id}", viewer.page),
+        Route("/auth/login", auth.login_page, methods=["GET"]),
+        Route("/auth/login", auth.login, methods=["POST"]),
+        Route("/auth/token", auth.token),
+        Route("/auth/logout", auth.logout),
+        Route("/auth/probe/{identifier}", auth.probe),
     ]
+    if staff_desk is not None:  # conservators' form; the desk comes from workflows/, which this may not import
+        routes += staff_routes(settings, staff_desk, tokens)
     handlers = {IIIFError: iiif_error_response, HTTPException: http_error_response, Exception: unexpected_error}
     app = Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
     log.info("IIIF server for %s at %s (cache %s)", settings.publish_dir, settings.base_url, cache.root)

@@ -17,9 +17,11 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class DerivativeCache:
 
     def get(self, key: str) -> bytes | None:
         """Return the cached bytes for ``key``, or None."""
+        if self.max_bytes <= 0:
+            return None  # caching is off: entries left from an earlier run are not used either
         path = self._path(key)
         try:
             with open(path, "rb") as handle:
@@ -136,6 +140,90 @@ class DerivativeCache:
             os.utime(path)
         except OSError:
             pass  # evicted meanwhile by another process: nothing to refresh
+
+
+class MemoryCache:
+    """The most recently used rendered images in this process, at most ``max_bytes`` in total.
+
+    In front of the disk cache: a warm tile costs a dictionary lookup instead of an
+    open, a read and a stat. Each server process has its own.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        """Return the bytes for ``key``, or None."""
+        with self._lock:
+            data = self._entries.get(key)
+            if data is not None:
+                self._entries.move_to_end(key)
+            return data
+
+    def put(self, key: str, data: bytes) -> None:
+        """Keep ``data``, dropping the least recently used entries beyond the limit."""
+        if len(data) > self.max_bytes // 8:  # a few huge images must not flush every tile
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            self._bytes += len(data) - (len(old) if old is not None else 0)
+            self._entries[key] = data
+            while self._bytes > self.max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= len(dropped)
+
+
+class Lru:
+    """At most ``capacity`` values, the least recently used dropped first; safe to share between threads."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        """Return the value for ``key``, or None."""
+        with self._lock:
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Keep ``value`` for ``key``."""
+        with self._lock:
+            self._values[key] = value
+            self._values.move_to_end(key)
+            while len(self._values) > self.capacity:
+                self._values.popitem(last=False)
+
+
+class Recent:
+    """Values remembered for ``ttl`` seconds: for lookups that may be a second stale (0 turns it off)."""
+
+    def __init__(self, ttl: float, capacity: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.capacity = capacity
+        self.clock = clock
+        self._values: dict[Hashable, tuple[float, Any]] = {}
+
+    def get(self, key: Hashable) -> Any:
+        """Return the value stored for ``key`` less than ``ttl`` ago, or None."""
+        entry = self._values.get(key)
+        if entry is None or entry[0] < self.clock():
+            return None
+        return entry[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Remember ``value`` for ``ttl`` seconds."""
+        if self.ttl <= 0:
+            return
+        if len(self._values) >= self.capacity:
+            self._values.clear()  # cheaper than tracking age; everything is re-looked-up within a second
+        self._values[key] = (self.clock() + self.ttl, value)
 
 
 def _scandir(folder: Path) -> list[os.DirEntry]:

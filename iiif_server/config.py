@@ -16,6 +16,8 @@ class ServerOptions:
 
     cache_dir: Path | None = None  # default: <home>/cache/iiif
     cache_max_bytes: int = 2 * 1024**3
+    memory_cache_bytes: int = 64 * 1024**2  # per server process
+    lookup_ttl: float = 1.0  # seconds a resolved file or access level is reused
     # 16383 is WebP's largest side; 100 MP keeps one full-size render well under 1 GB of memory.
     max_width: int = 16383
     max_height: int = 16383
@@ -23,8 +25,16 @@ class ServerOptions:
     jpeg_quality: int = 85
     max_age: int = 3600  # Cache-Control max-age (s): republished pages show up within an hour
     vips_concurrency: int = 1
+    render_threads: int = 4  # renders at once per server process; more only contend for the cores
     viewer_language: str = "zh-TW"  # Mirador's code for 中文(繁體)
     mirador_js: Path = VIEWER_DIR / "node_modules" / "mirador" / "dist" / "mirador.min.js"
+    restricted_max_size: int = 1000
+    auth_db: Path | None = None  # default: <home>/auth.sqlite
+    session_lifetime: int = 12 * 3600
+    viewer_token_lifetime: int = 3600
+    token_origins: tuple[str, ...] = ()  # besides base_url's own origin
+    search_db: Path | None = None  # default: <home>/search.sqlite, where ingest indexes OCR text
+    max_search_hits: int = 1000
 
     @property
     def limits(self) -> Limits:
@@ -34,16 +44,34 @@ class ServerOptions:
         """Return the derivative cache folder for a Shuying home."""
         return Path(self.cache_dir) if self.cache_dir else Path(home) / "cache" / "iiif"
 
+    def search_path(self, home: Path) -> Path:
+        """Return the full-text index of a Shuying home."""
+        return Path(self.search_db) if self.search_db else Path(home) / "search.sqlite"
+
+    def auth_path(self, home: Path) -> Path:
+        """Return the token database of a Shuying home."""
+        return Path(self.auth_db) if self.auth_db else Path(home) / "auth.sqlite"
+
 
 OPTION_HELP = {
     "cache_dir": "Folder of the rendered-image cache (default <home>/cache/iiif).",
     "cache_max_bytes": "Size the rendered-image cache is kept under; 0 turns caching off.",
+    "memory_cache_bytes": "Rendered images each server process keeps in memory; 0 turns it off.",
+    "lookup_ttl": "Seconds a resolved published file or access level is reused before looking again.",
     "max_width": "Widest output served (maxWidth in info.json).",
     "max_height": "Tallest output served (maxHeight in info.json).",
     "max_area": "Largest output area in pixels (maxArea in info.json).",
     "jpeg_quality": "JPEG quality of rendered images.",
     "max_age": "Seconds browsers and proxies may reuse a response (Cache-Control).",
     "vips_concurrency": "libvips threads per render (one is fastest for tiles).",
+    "render_threads": "Images each server process renders at once.",
     "viewer_language": "Mirador's interface language when the browser asks for none we have.",
     "mirador_js": "The Mirador 4 UMD bundle installed by `npm ci --prefix iiif_server/viewer`.",
+    "restricted_max_size": "Longest edge in pixels anonymous users see of a restricted item's pages.",
+    "auth_db": "Staff token database (default <home>/auth.sqlite).",
+    "session_lifetime": "Seconds a staff login (cookie) lasts, at most as long as the token used.",
+    "viewer_token_lifetime": "Seconds an access token handed to a viewer lasts.",
+    "token_origins": "Web origins besides base_url's that may receive viewer access tokens.",
+    "search_db": "Full-text index searched by the Content Search services (default <home>/search.sqlite).",
+    "max_search_hits": "Most hits one search returns.",
 }

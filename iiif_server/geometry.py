@@ -35,7 +35,11 @@ __all__ = [
     "canonical_path",
     "choose_level",
     "output_size",
+    "plan_reduced",
     "plan_render",
+    "reduced_canonical_path",
+    "reduced_limits",
+    "reduced_size",
     "region_box",
 ]
 
@@ -79,6 +83,7 @@ class Pyramid:
     width: int
     height: int
     levels: tuple[Level, ...]
+    tile_size: int = 256  # the stored tiles' width (and height)
 
     @property
     def dimensions(self) -> Dimensions:
@@ -122,6 +127,9 @@ class RenderPlan:
     rotation: Rotation
     quality: Quality
     format: Format
+    # Set for a reduced view: the whole image is first scaled to this size, ``level`` is the
+    # level that scaling reads, and ``crop`` is in the reduced image's pixels.
+    reduced: Dimensions | None = None
 
 
 def plan_render(request: ImageRequest, pyramid: Pyramid, limits: Limits) -> RenderPlan:
@@ -130,6 +138,56 @@ def plan_render(request: ImageRequest, pyramid: Pyramid, limits: Limits) -> Rend
     output = output_size(request.size, box.dimensions, limits)
     level = choose_level(pyramid.levels, box, output)
     return RenderPlan(level, level_box(box, level), output, request.rotation, request.quality, request.format)
+
+
+def reduced_size(image: Dimensions, long_edge: int) -> Dimensions | None:
+    """Return the image's size scaled down to ``long_edge`` px on its longer side, or None if it is no larger."""
+    if max(image.width, image.height) <= long_edge:
+        return None
+    return Limits(long_edge, long_edge, long_edge * long_edge).largest(image, upscale=False)
+
+
+def reduced_limits(limits: Limits, reduced: Dimensions) -> Limits:
+    """Return the output limits of a reduced view: never larger than the reduced image."""
+    return Limits(min(limits.max_width, reduced.width), min(limits.max_height, reduced.height),
+                  min(limits.max_area, reduced.area))
+
+
+def plan_reduced(request: ImageRequest, pyramid: Pyramid, limits: Limits, reduced: Dimensions) -> RenderPlan:
+    """Plan a request against the whole image scaled to ``reduced``: no output pixel can hold more detail.
+
+    Region and size keep their meaning in full-size pixels, so viewers need no other
+    coordinates; ``max`` is the region at the reduced resolution. Whatever is asked, the
+    pixels come from the reduced image only (upscaled when a request wants more).
+    """
+    box = region_box(request.region, pyramid.dimensions)
+    crop = reduced_box(box, pyramid.dimensions, reduced)
+    view = reduced_limits(limits, reduced)
+    if request.size.kind is SizeKind.MAX and not request.size.upscale:
+        output = view.largest(crop.dimensions, upscale=False)
+    else:
+        output = output_size(request.size, box.dimensions, view)
+    level = choose_level(pyramid.levels, Box(0, 0, pyramid.width, pyramid.height), reduced)
+    return RenderPlan(level, crop, output, request.rotation, request.quality, request.format, reduced)
+
+
+def reduced_box(box: Box, image: Dimensions, reduced: Dimensions) -> Box:
+    """Return ``box`` (full-size pixels) in the reduced image's pixels, rounded outwards and clipped."""
+    x0 = min(box.x * reduced.width // image.width, reduced.width - 1)
+    y0 = min(box.y * reduced.height // image.height, reduced.height - 1)
+    x1 = min(reduced.width, -(-(box.x + box.width) * reduced.width // image.width))
+    y1 = min(reduced.height, -(-(box.y + box.height) * reduced.height // image.height))
+    return Box(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+
+
+def reduced_canonical_path(request: ImageRequest, plan: RenderPlan, image: Dimensions) -> str:
+    """Return the canonical ``region/size/rotation/quality.format`` of a reduced-view request."""
+    box = region_box(request.region, image)
+    region = "full" if box == Box(0, 0, image.width, image.height) else f"{box.x},{box.y},{box.width},{box.height}"
+    output = plan.output
+    upscaled = output.width > box.width or output.height > box.height
+    return f"{region}/{'^' if upscaled else ''}{output.width},{output.height}/" \
+           f"{_canonical_rotation(plan.rotation)}/{plan.quality.value}.{plan.format.value}"
 
 
 def region_box(region: Region, image: Dimensions) -> Box:

@@ -11,36 +11,47 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
-from collections.abc import Hashable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from anyio import CapacityLimiter, to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from iiif_server.access import AccessPolicy, AccessRequest, Resource
-from iiif_server.cache import DerivativeCache
+from iiif_server.access import AccessPolicy, Decision, Grant, private_headers
+from iiif_server.auth import probe_service
+from iiif_server.cache import DerivativeCache, Lru, MemoryCache
 from iiif_server.errors import BadRequest, NotFound
 from iiif_server.geometry import (
+    Dimensions,
     Limits,
     Pyramid,
     RenderPlan,
     canonical_path,
+    plan_reduced,
     plan_render,
+    reduced_canonical_path,
+    reduced_size,
 )
 from iiif_server.headers import caching_headers, entity_tag, is_not_modified
-from iiif_server.image_request import parse_image_request
+from iiif_server.image_request import ImageRequest, parse_image_request
 from iiif_server.info import MEDIA_TYPE, PROFILE_URI, build_info
-from iiif_server.published import PageRef, PublishedStore, SourceFile, parse_identifier
+from iiif_server.published import (
+    PageRef,
+    PublishedStore,
+    SourceFile,
+    image_parts,
+    missing,
+    parse_identifier,
+)
 from iiif_server.render import Renderer
-from pipeline.access import TILE_SIZE
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/iiif/3/"
 PYRAMIDS_REMEMBERED = 4096
+PREPARED_REMEMBERED = 16384  # planned responses (a few hundred bytes each)
 # Bump when rendering changes in a way that makes earlier cached bytes wrong.
 RENDER_VERSION = "1"
 
@@ -50,19 +61,34 @@ class ImageServiceConfig:
     base_url: str
     limits: Limits
     max_age: int
+    restricted_max_size: int = 1000
+    render_threads: int = 4
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A planned image response: what to render, its ETag and cache key, and its headers."""
+
+    plan: RenderPlan
+    etag: str
+    key: str
+    headers: dict[str, str]
 
 
 class ImageService:
     """Answer Image API requests for published pages."""
 
     def __init__(self, store: PublishedStore, renderer: Renderer, cache: DerivativeCache,
-                 config: ImageServiceConfig, policy: AccessPolicy) -> None:
+                 config: ImageServiceConfig, policy: AccessPolicy, memory: MemoryCache | None = None) -> None:
         self.store = store
         self.renderer = renderer
         self.cache = cache
         self.config = config
         self.policy = policy
-        self._pyramids: OrderedDict[Hashable, Pyramid] = OrderedDict()
+        self.memory = memory or MemoryCache(0)
+        self._pyramids = Lru(PYRAMIDS_REMEMBERED)
+        self._prepared = Lru(PREPARED_REMEMBERED)
+        self._limiter: CapacityLimiter | None = None
 
     async def endpoint(self, request: Request) -> Response:
         """Dispatch ``/iiif/3/...`` by the number of path segments."""
@@ -79,40 +105,67 @@ class ImageService:
 
     async def redirect(self, request: Request, identifier: str) -> Response:
         """Send the base URI to its info.json (§2: 303 recommended)."""
-        self._source(request, identifier, Resource.INFO)
+        self._source(request, identifier)
         return RedirectResponse(f"{self.service_id(identifier)}/info.json", status_code=303)
 
     async def info(self, request: Request, identifier: str) -> Response:
         """Return info.json as JSON-LD (or plain JSON when that is all the client accepts)."""
-        page, source = self._source(request, identifier, Resource.INFO)
+        page, source, decision = self._source(request, identifier)
+        pyramid = await self._pyramid(source)
+        reduced = self._reduction(decision, pyramid)
         media_type = _info_media_type(request.headers.get("accept", ""))
-        etag = entity_tag("info", source.version, self.config, media_type, RENDER_VERSION)
-        headers = {**caching_headers(etag, source.mtime, self.config.max_age), "Vary": "Accept",
-                   "Link": f'<{PROFILE_URI}>;rel="profile"'}
+        etag = entity_tag("info", source.version, self.config, media_type, RENDER_VERSION, decision.level, reduced)
+        headers = self._headers(decision, etag, source, {"Vary": "Accept",
+                                                         "Link": f'<{PROFILE_URI}>;rel="profile"'})
         if is_not_modified(request.headers, etag, source.mtime):
             return Response(status_code=304, headers=headers)
-        pyramid = await self._pyramid(source)
-        info = build_info(self.service_id(identifier), pyramid, self.config.limits, tile_size=TILE_SIZE,
-                          part_of=self._manifest_url(page))
-        return Response(json.dumps(info, indent=2), media_type=media_type, headers=headers)
+        services = (probe_service(self.config.base_url, identifier),) if decision.personal else ()
+        info = build_info(self.service_id(identifier), pyramid, self.config.limits, tile_size=pyramid.tile_size,
+                          part_of=self._manifest_url(page), reduced=reduced, services=services)
+        return Response(json.dumps(info, indent=2, ensure_ascii=False), media_type=media_type, headers=headers)
 
     async def image(self, request: Request, identifier: str, params: list[str]) -> Response:
         """Return the image for ``region/size/rotation/quality.format``."""
         image_request = parse_image_request(identifier, *params)
-        _, source = self._source(request, identifier, Resource.IMAGE)
-        pyramid = await self._pyramid(source)
-        plan = plan_render(image_request, pyramid, self.config.limits)
-        canonical = canonical_path(image_request, pyramid.dimensions, self.config.limits)
-        etag = entity_tag("image", source.version, canonical, self.renderer.encoding, RENDER_VERSION)
-        headers = caching_headers(etag, source.mtime, self.config.max_age)
-        headers["Link"] = f'<{self.service_id(identifier)}/{canonical}>;rel="canonical", <{PROFILE_URI}>;rel="profile"'
-        if is_not_modified(request.headers, etag, source.mtime):
-            return Response(status_code=304, headers=headers)
-        key = self.cache.key(etag)
-        data = self.cache.get(key)
+        _, source, decision = self._source(request, identifier)
+        # Everything but the pixels follows from the request, the file version and the grant: plan once.
+        memo_key = (identifier, *params, source.version, decision.grant)
+        prepared = self._prepared.get(memo_key)
+        if prepared is None:
+            prepared = await self._prepare(image_request, source, decision)
+            self._prepared.put(memo_key, prepared)
+        if is_not_modified(request.headers, prepared.etag, source.mtime):
+            return Response(status_code=304, headers=prepared.headers)
+        data = self.memory.get(prepared.key) or self.cache.get(prepared.key)
         if data is None:
-            data = await run_in_threadpool(self._render_and_store, source, plan, key)
-        return Response(data, media_type=plan.format.media_type, headers=headers)
+            # A stored tile is one small read: cheaper here than a hop to a worker thread.
+            data = self.renderer.stored(source.path, source.version, prepared.plan)
+        if data is None:
+            data = await to_thread.run_sync(self._render_and_store, source, prepared.plan, prepared.key,
+                                            limiter=self._render_limiter())
+        self.memory.put(prepared.key, data)
+        return Response(data, media_type=prepared.plan.format.media_type, headers=prepared.headers)
+
+    async def _prepare(self, image_request: ImageRequest, source: SourceFile, decision: Decision) -> Prepared:
+        identifier = image_request.identifier
+        pyramid = await self._pyramid(source)
+        reduced = self._reduction(decision, pyramid)
+        if reduced is None:
+            plan = plan_render(image_request, pyramid, self.config.limits)
+            canonical = canonical_path(image_request, pyramid.dimensions, self.config.limits)
+        else:
+            plan = plan_reduced(image_request, pyramid, self.config.limits, reduced)
+            canonical = reduced_canonical_path(image_request, plan, pyramid.dimensions)
+        # The reduction is part of the ETag and so of the cache key: full-size bytes never answer a reduced view.
+        etag = entity_tag("image", source.version, canonical, self.renderer.encoding, RENDER_VERSION, reduced)
+        link = f'<{self.service_id(identifier)}/{canonical}>;rel="canonical", <{PROFILE_URI}>;rel="profile"'
+        return Prepared(plan, etag, self.cache.key(etag), self._headers(decision, etag, source, {"Link": link}))
+
+    def _render_limiter(self) -> CapacityLimiter:
+        # Created on first use: anyio limiters belong to the running event loop.
+        if self._limiter is None:
+            self._limiter = CapacityLimiter(self.config.render_threads)
+        return self._limiter
 
     def service_id(self, identifier: str) -> str:
         """Return the image service's id (its base URI, §5.2)."""
@@ -125,20 +178,27 @@ class ImageService:
             return ""  # an image published without a manifest (yet): no partOf
         return f"{self.config.base_url}/iiif/{page.item_id}/manifest.json"
 
-    def _source(self, request: Request, identifier: str, resource: Resource) -> tuple[PageRef, SourceFile]:
+    def _source(self, request: Request, identifier: str) -> tuple[PageRef, SourceFile, Decision]:
         page = parse_identifier(identifier)
-        source = self.store.page_image(page)
-        client = request.client.host if request.client else ""
-        self.policy.check(AccessRequest(resource, page.item_id, page.page_id, client))
-        return page, source
+        decision = self.policy.decide(request, page.item_id)
+        if decision.grant is Grant.HIDDEN:
+            raise missing(*image_parts(page))  # exactly what a page that does not exist gets
+        return page, self.store.page_image(page), decision
+
+    def _reduction(self, decision: Decision, pyramid: Pyramid) -> Dimensions | None:
+        if decision.grant is not Grant.REDUCED:
+            return None
+        return reduced_size(pyramid.dimensions, self.config.restricted_max_size)
+
+    def _headers(self, decision: Decision, etag: str, source: SourceFile, extra: dict[str, str]) -> dict[str, str]:
+        headers = {**caching_headers(etag, source.mtime, self.config.max_age), **extra}
+        return private_headers(headers, self.config.max_age) if decision.personal else headers
 
     async def _pyramid(self, source: SourceFile) -> Pyramid:
         pyramid = self._pyramids.get(source.version)
         if pyramid is None:
             pyramid = await run_in_threadpool(self.renderer.probe, source.path, source.version)
-            self._pyramids[source.version] = pyramid
-            while len(self._pyramids) > PYRAMIDS_REMEMBERED:
-                self._pyramids.popitem(last=False)
+            self._pyramids.put(source.version, pyramid)
         return pyramid
 
     def _render_and_store(self, source: SourceFile, plan: RenderPlan, key: str) -> bytes:

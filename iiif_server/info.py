@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from iiif_server.geometry import Dimensions, Limits, Pyramid
+from iiif_server.geometry import Dimensions, Limits, Pyramid, reduced_limits
 
 CONTEXT = "http://iiif.io/api/image/3/context.json"
 PROTOCOL = "http://iiif.io/api/image"
@@ -17,9 +17,15 @@ EXTRA_QUALITIES = ("color", "gray", "bitonal")
 EXTRA_FEATURES = ("canonicalLinkHeader", "mirroring", "profileLinkHeader", "rotationArbitrary", "sizeUpscaling")
 
 
-def build_info(service_id: str, pyramid: Pyramid, limits: Limits, *, tile_size: int,
-               part_of: str = "") -> dict[str, Any]:
-    """Build info.json for one image; ``part_of`` is the manifest that shows it, if any."""
+def build_info(service_id: str, pyramid: Pyramid, limits: Limits, *, tile_size: int, part_of: str = "",
+               reduced: Dimensions | None = None, services: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    """Build info.json for one image; ``part_of`` is the manifest that shows it, if any.
+
+    For a reduced view (``reduced`` set) the limits, sizes and tiles describe only what
+    the reduced image can fill: no size beyond it, no tile finer than it.
+    """
+    if reduced is not None:
+        limits = reduced_limits(limits, reduced)
     info: dict[str, Any] = {
         "@context": CONTEXT,
         "id": service_id,
@@ -32,23 +38,38 @@ def build_info(service_id: str, pyramid: Pyramid, limits: Limits, *, tile_size: 
         "maxWidth": limits.max_width,
         "maxHeight": limits.max_height,
         "maxArea": limits.max_area,
-        "sizes": [{"width": s.width, "height": s.height} for s in preferred_sizes(pyramid, limits)],
-        "tiles": [{"width": tile_size, "scaleFactors": scale_factors(pyramid)}],  # square: height = width
+        "sizes": [{"width": s.width, "height": s.height} for s in preferred_sizes(pyramid, limits, reduced)],
+        # square: height = width
+        "tiles": [{"width": tile_size, "scaleFactors": scale_factors(pyramid, reduced)}],
         "extraFormats": list(EXTRA_FORMATS),
         "extraQualities": list(EXTRA_QUALITIES),
         "extraFeatures": list(EXTRA_FEATURES),
     }
     if part_of:
         info["partOf"] = [{"id": part_of, "type": "Manifest"}]
+    if services:
+        info["service"] = list(services)
     return info
 
 
-def preferred_sizes(pyramid: Pyramid, limits: Limits) -> list[Dimensions]:
+def preferred_sizes(pyramid: Pyramid, limits: Limits, reduced: Dimensions | None = None) -> list[Dimensions]:
     """Return the stored level sizes within the limits, smallest first: the cheapest whole images."""
     sizes = [Dimensions(level.width, level.height) for level in reversed(pyramid.levels)]
+    if reduced is not None and reduced not in sizes:
+        sizes = sorted([*sizes, reduced], key=lambda size: size.area)
     return [size for size in sizes if limits.allows(size)]
 
 
-def scale_factors(pyramid: Pyramid) -> list[int]:
-    """Return the scale factors at which tiles come straight from a stored level."""
-    return [level.factor for level in pyramid.levels]
+def scale_factors(pyramid: Pyramid, reduced: Dimensions | None = None) -> list[int]:
+    """Return the scale factors at which tiles come straight from a stored level (and, if reduced, from it)."""
+    factors = [level.factor for level in pyramid.levels]
+    if reduced is None:
+        return factors
+    # A tile at factor f shows f x f full-size pixels per output pixel; the reduced image has W/w.
+    fits = [f for f in factors if f * reduced.width >= pyramid.width and f * reduced.height >= pyramid.height]
+    if fits:
+        return fits
+    factor = 1
+    while factor * reduced.width < pyramid.width or factor * reduced.height < pyramid.height:
+        factor *= 2
+    return [factor]

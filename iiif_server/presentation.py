@@ -17,10 +17,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from iiif_server.access import AccessPolicy, AccessRequest, Resource
+from iiif_server.access import (
+    PRIVATE_VARY,
+    AccessPolicy,
+    Decision,
+    Grant,
+    private_headers,
+)
 from iiif_server.errors import NotFound
 from iiif_server.headers import caching_headers, entity_tag, is_not_modified
-from iiif_server.published import PublishedStore, SourceFile
+from iiif_server.published import PublishedStore, SourceFile, missing
 
 PRESENTATION_CONTEXT = "http://iiif.io/api/presentation/3/context.json"
 MANIFEST_MEDIA_TYPE = f'application/ld+json;profile="{PRESENTATION_CONTEXT}"'
@@ -92,45 +98,52 @@ class PresentationService:
     async def manifest(self, request: Request) -> Response:
         """Return ``/iiif/{item_id}/manifest.json``."""
         item_id = request.path_params["item_id"]
-        source = self.store.manifest(item_id)
-        self._check(request, Resource.MANIFEST, item_id)
-        return await self._file(request, source, MANIFEST_MEDIA_TYPE)
+        self.store.check_item(item_id)
+        decision = self._decide(request, item_id, "manifest.json")
+        return await self._file(request, self.store.manifest(item_id), MANIFEST_MEDIA_TYPE, decision)
 
     async def alto(self, request: Request) -> Response:
         """Return ``/iiif/{item_id}/alto/{page_id}.xml``."""
         item_id, page_id = request.path_params["item_id"], request.path_params["page_id"]
-        source = self.store.alto(item_id, page_id)
-        self._check(request, Resource.ALTO, item_id, page_id)
-        return await self._file(request, source, ALTO_MEDIA_TYPE)
+        self.store.check_item(item_id)
+        decision = self._decide(request, item_id, "alto", f"{page_id}.xml")
+        return await self._file(request, self.store.alto(item_id, page_id), ALTO_MEDIA_TYPE, decision)
 
     async def collection(self, request: Request) -> Response:
-        """Return the Collection of every published item."""
-        sources = self._manifest_sources()
+        """Return the Collection of every published item the requester may know of."""
+        item_ids, requester = self.policy.visible(request, self.store.item_ids())
+        sources = self._manifest_sources(item_ids)
         etag = entity_tag("collection", self.base_url, *(s.version for s in sources))
         newest = max((s.mtime for s in sources), default=0.0)
-        headers = caching_headers(etag, newest, self.max_age)
+        headers = {**caching_headers(etag, newest, self.max_age), "Vary": PRIVATE_VARY}
+        if requester.is_staff:  # lists staff-only books: never for a shared cache
+            headers = private_headers(headers, self.max_age)
         if is_not_modified(request.headers, etag, newest):
             return Response(status_code=304, headers=headers)
         manifests = await run_in_threadpool(lambda: [self.manifests.load(s) for s in sources])
         body = json.dumps(build_collection(manifests, self.base_url), indent=2, ensure_ascii=False)
         return Response(body, media_type=MANIFEST_MEDIA_TYPE, headers=headers)
 
-    def _manifest_sources(self) -> list[SourceFile]:
+    def _manifest_sources(self, item_ids: list[str]) -> list[SourceFile]:
         sources = []
-        for item_id in self.store.item_ids():
+        for item_id in item_ids:
             try:
                 sources.append(self.store.manifest(item_id))
             except NotFound:
                 continue  # swapped out by a republish between listing and reading
         return sources
 
-    def _check(self, request: Request, resource: Resource, item_id: str, page_id: str = "") -> None:
-        client = request.client.host if request.client else ""
-        self.policy.check(AccessRequest(resource, item_id, page_id, client))
+    def _decide(self, request: Request, item_id: str, *parts: str) -> Decision:
+        decision = self.policy.decide(request, item_id)
+        if decision.grant is Grant.HIDDEN:
+            raise missing(item_id, *parts)  # exactly what an item that does not exist gets
+        return decision
 
-    async def _file(self, request: Request, source: SourceFile, media_type: str) -> Response:
+    async def _file(self, request: Request, source: SourceFile, media_type: str, decision: Decision) -> Response:
         etag = entity_tag("file", source.version)
         headers = caching_headers(etag, source.mtime, self.max_age)
+        if decision.personal:
+            headers = private_headers(headers, self.max_age)
         if is_not_modified(request.headers, etag, source.mtime):
             return Response(status_code=304, headers=headers)
         data = await run_in_threadpool(Path(source.path).read_bytes)

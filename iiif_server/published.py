@@ -22,6 +22,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from iiif_server.cache import Recent
 from iiif_server.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -69,21 +70,23 @@ def parse_identifier(identifier: str) -> PageRef:
 class PublishedStore:
     """Read-only access to the publish area."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, lookup_ttl: float = 0.0) -> None:
         self.root = Path(root)
+        # Resolving a path (realpath, stat) is a tenth of a cached tile's cost: reuse it for a moment.
+        self._recent = Recent(lookup_ttl)
 
     def page_image(self, page: PageRef) -> SourceFile:
         """Return the pyramid TIFF of a page."""
-        return self._file(page.item_id, "images", f"{page.page_id}.tif")
+        return self._file(*image_parts(page))
 
     def manifest(self, item_id: str) -> SourceFile:
         """Return an item's manifest.json."""
-        self._check_item(item_id)
+        self.check_item(item_id)
         return self._file(item_id, "manifest.json")
 
     def alto(self, item_id: str, page_id: str) -> SourceFile:
         """Return a page's ALTO file."""
-        self._check_item(item_id)
+        self.check_item(item_id)
         if not PAGE_ID.fullmatch(page_id):
             raise NotFound(f"no page {_shown(page_id)}", "page")
         return self._file(item_id, "alto", f"{page_id}.xml")
@@ -97,23 +100,41 @@ class PublishedStore:
             return []
         return sorted(name for name in names if os.path.isfile(os.path.join(self.root, name, "manifest.json")))
 
-    def _check_item(self, item_id: str) -> None:
+    def check_item(self, item_id: str) -> None:
+        """Refuse (as not found) a name that cannot be an item id, before it reaches the file system."""
         if not is_item_id(item_id):
             raise NotFound(f"no item {_shown(item_id)}", "item")
 
     def _file(self, *parts: str) -> SourceFile:
+        found = self._recent.get(parts)
+        if found is None:
+            found = self._resolve(*parts)
+            self._recent.put(parts, found)
+        return found
+
+    def _resolve(self, *parts: str) -> SourceFile:
         root = os.path.realpath(self.root)
         real = os.path.realpath(os.path.join(root, *parts))
         if os.path.commonpath([root, real]) != root:
             log.warning("refused %s: resolves outside the publish root to %s", "/".join(parts), real)
-            raise NotFound("no such file", "/".join(parts))
+            raise missing(*parts)
         try:
             st = os.stat(real)
         except (FileNotFoundError, NotADirectoryError):
-            raise NotFound("no such file", "/".join(parts)) from None
+            raise missing(*parts) from None
         if not stat.S_ISREG(st.st_mode):
-            raise NotFound("no such file", "/".join(parts))
+            raise missing(*parts)
         return SourceFile(Path(real), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), st.st_mtime, st.st_size)
+
+
+def missing(*parts: str) -> NotFound:
+    """Return the error for a file that is not there; items hidden from the requester get the same one."""
+    return NotFound("no such file", "/".join(parts))
+
+
+def image_parts(page: PageRef) -> tuple[str, str, str]:
+    """Return the path parts of a page's pyramid below the publish root."""
+    return page.item_id, "images", f"{page.page_id}.tif"
 
 
 def _shown(text: str) -> str:

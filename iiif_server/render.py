@@ -3,27 +3,33 @@
 The order is fixed by IIIF Image 3.0 §4.6 (zimeon's ``derive()``): region THEN size
 THEN mirror/rotation THEN quality THEN format. :func:`~iiif_server.geometry.plan_render`
 has already chosen the coarsest pyramid level that suffices, so a tile request opens
-that one TIFF page and decodes only the tiles under the crop box.
+that one TIFF page and decodes only the tiles under the crop box. A request for exactly
+one stored tile as a JPEG is answered with the stored bytes (:mod:`iiif_server.tiles`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyvips
 
-from iiif_server.geometry import Level, Pyramid, RenderPlan
+from iiif_server.cache import Lru
+from iiif_server.geometry import Dimensions, Level, Pyramid, RenderPlan
 from iiif_server.image_request import Format, Quality, Rotation
+from iiif_server.tiles import TileIndex, assembled_tiles, read_tile_index, stored_tile
 from pipeline.errors import ImageError
 
 log = logging.getLogger(__name__)
 
 WHITE = [255.0]
 TRANSPARENT_FORMATS = frozenset({Format.PNG, Format.WEBP, Format.TIF, Format.GIF})
+# Reduced views of restricted pages held in memory (at 1000 px, about 3 MB each).
+REDUCTIONS_REMEMBERED = 32
+DEFAULT_TILE_SIZE = 256  # offered in info.json for a pyramid that is not tiled
+INDEXES_REMEMBERED = 4096  # tile layouts of pyramid files (a few KB each)
 
 
 @dataclass(frozen=True)
@@ -36,32 +42,50 @@ class Encoding:
 
 
 class Renderer:
-    """Probe and render published pyramids; remembers which file version each TIFF page was opened at."""
+    """Probe and render published pyramids; keeps tile layouts and reduced images, by file version."""
 
     def __init__(self, encoding: Encoding | None = None, *, concurrency: int | None = None) -> None:
         self.encoding = encoding or Encoding()
-        self._opened: dict[tuple[str, int], Hashable] = {}
-        self._lock = threading.Lock()
+        self._reductions = Lru(REDUCTIONS_REMEMBERED)
+        self._indexes = Lru(INDEXES_REMEMBERED)
+        # libvips' operation cache would keep opened pages (and their tile caches) and
+        # intermediate images alive; what is worth reusing is cached here, by file version.
+        pyvips.cache_set_max(0)
         if concurrency:
             # Per-request parallelism: one thread per tile beats libvips' pool for small outputs.
             pyvips.concurrency_set(concurrency)
 
     def probe(self, path: Path, version: Hashable) -> Pyramid:
         """Read the full size and the pyramid levels (TIFF pages halving in size) from the headers."""
-        first = self._load(path, 0, version)
+        first = self._load(path, 0)
         levels = [Level(0, 1, first.width, first.height)]
-        pages = first.get("n-pages") if "n-pages" in first.get_fields() else 1
+        fields = first.get_fields()
+        pages = first.get("n-pages") if "n-pages" in fields else 1
         for index in range(1, pages):
             factor = 2**index
-            page = self._load(path, index, version)
+            page = self._load(path, index)
             if (page.width, page.height) != (first.width // factor, first.height // factor):
                 break  # not a pyramid level (e.g. a thumbnail or another image): stop here
             levels.append(Level(index, factor, page.width, page.height))
-        return Pyramid(first.width, first.height, tuple(levels))
+        tile = first.get("tile-width") if "tile-width" in fields else DEFAULT_TILE_SIZE
+        return Pyramid(first.width, first.height, tuple(levels), tile)
+
+    def stored(self, path: Path, version: Hashable, plan: RenderPlan) -> bytes | None:
+        """Return the stored JPEG tile that answers ``plan`` unchanged, or None (a small file read)."""
+        index = self._tile_index(path, version)
+        return stored_tile(path, index, plan) if index is not None else None
 
     def render(self, path: Path, version: Hashable, plan: RenderPlan) -> bytes:
         """Return the encoded image described by ``plan``."""
-        image = self._load(path, plan.level.index, version)
+        index = self._tile_index(path, version)
+        if index is not None:
+            found = stored_tile(path, index, plan) or assembled_tiles(path, index, plan, self.encoding.jpeg_quality)
+            if found is not None:
+                return found
+        if plan.reduced is None:
+            image = self._load(path, plan.level.index)
+        else:
+            image = self._reduced(path, version, plan.level, plan.reduced)
         crop = plan.crop
         image = image.crop(crop.x, crop.y, crop.width, crop.height)
         image = _resize(image, plan.output.width, plan.output.height)
@@ -72,18 +96,33 @@ class Renderer:
         except pyvips.Error as exc:
             raise ImageError(path, f"cannot render level {plan.level.index}: {_reason(exc)}") from exc
 
-    def _load(self, path: Path, page: int, version: Hashable) -> pyvips.Image:
-        # libvips caches opened files by name; republishing replaces a file under the same
-        # name, so reload (revalidate) the first time a page is opened at a new version.
-        key = (str(path), page)
-        with self._lock:
-            stale = self._opened.get(key) != version
-            self._opened[key] = version
+    def _tile_index(self, path: Path, version: Hashable) -> TileIndex | None:
+        found = self._indexes.get(version)
+        if found is None:
+            found = (read_tile_index(path),)  # a 1-tuple, so "not a tiled JPEG" is remembered too
+            self._indexes.put(version, found)
+        return found[0]
+
+    def _reduced(self, path: Path, version: Hashable, level: Level, size: Dimensions) -> pyvips.Image:
+        """Return the whole image scaled to ``size``, kept in memory: the only source of a reduced view."""
+        key = (version, level.index, size)
+        image = self._reductions.get(key)
+        if image is None:
+            source = self._load(path, level.index)
+            try:
+                image = _resize(source, size.width, size.height).copy_memory()
+            except pyvips.Error as exc:
+                raise ImageError(path, f"cannot reduce level {level.index}: {_reason(exc)}") from exc
+            self._reductions.put(key, image)
+        return image
+
+    @staticmethod
+    def _load(path: Path, page: int) -> pyvips.Image:
+        # Opened for each render and dropped after it: libvips puts a tile cache in front of a
+        # TIFF page read from several threads, and a page kept open grows it without bound.
         try:
-            return pyvips.Image.new_from_file(str(path), page=page, revalidate=stale)
+            return pyvips.Image.new_from_file(str(path), page=page)
         except pyvips.Error as exc:
-            with self._lock:
-                self._opened.pop(key, None)
             raise ImageError(path, f"cannot open page {page}: {_reason(exc)}") from exc
 
 

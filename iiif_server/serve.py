@@ -11,10 +11,9 @@ from urllib.parse import unquote, urlsplit
 
 import anyio
 import uvicorn
-from starlette.types import Message, Scope
+from starlette.types import ASGIApp, Message, Scope
 from uvicorn.supervisors import Multiprocess
 
-from iiif_server.app import create_app
 from iiif_server.config import ServerOptions
 from storage_config.settings import Settings
 
@@ -45,7 +44,7 @@ def fetch(settings: Settings, path: str, options: ServerOptions | None = None) -
              "path": unquote(raw_path), "raw_path": raw_path.encode("latin-1", "replace"),
              "query_string": query.encode("latin-1", "replace"), "root_path": "", "headers": [],
              "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 0)}
-    app = create_app(settings, options)
+    app = build_app(settings, options)
     parts: dict[str, Any] = {"body": b""}
 
     async def receive() -> Message:
@@ -65,20 +64,33 @@ def fetch(settings: Settings, path: str, options: ServerOptions | None = None) -
     return Fetched(parts["status"], parts["headers"], parts["body"])
 
 
+def build_app(settings: Settings, options: ServerOptions | None = None, staff_desk: Any = None) -> ASGIApp:
+    """Build the application (in each worker process)."""
+    # Imported here, not at the top: the supervisor of --workers N only forks and watches,
+    # and without the app (libvips, Starlette) it stays about 30 MiB smaller.
+    from iiif_server.app import create_app
+
+    return create_app(settings, options, staff_desk)
+
+
 def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1,
-                   options: ServerOptions | None = None, access_log: bool = False) -> uvicorn.Config:
+                   options: ServerOptions | None = None, access_log: bool = False,
+                   staff_desk: Any = None) -> uvicorn.Config:
     """Return the uvicorn configuration; the app is built in each worker process from Settings."""
     # A factory with picklable arguments lets every worker build its own app (and libvips state).
-    factory = functools.partial(create_app, settings, options)
+    factory = functools.partial(build_app, settings, options, staff_desk)
     return uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, lifespan="off",
                           access_log=access_log, server_header=False, proxy_headers=False)
 
 
 def serve(settings: Settings, *, host: str, port: int, workers: int = 1,
-          options: ServerOptions | None = None, access_log: bool = False) -> None:
-    """Serve until interrupted; with ``workers`` > 1, uvicorn's supervisor restarts dead workers."""
+          options: ServerOptions | None = None, access_log: bool = False, staff_desk: Any = None) -> None:
+    """Serve until interrupted; with ``workers`` > 1, uvicorn's supervisor restarts dead workers.
+
+    ``staff_desk`` (the conservation workflow, given by the CLI) mounts the /staff form.
+    """
     config = uvicorn_config(settings, host=host, port=port, workers=workers, options=options,
-                            access_log=access_log)
+                            access_log=access_log, staff_desk=staff_desk)
     if workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     else:

@@ -15,17 +15,24 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from iiif_server.access import AccessPolicy, AccessRequest, Resource
+from iiif_server.access import (
+    PRIVATE_VARY,
+    AccessPolicy,
+    Decision,
+    Grant,
+    private_headers,
+)
 from iiif_server.config import VIEWER_DIR
 from iiif_server.errors import NotFound, Unavailable
 from iiif_server.headers import caching_headers, entity_tag, is_not_modified
 from iiif_server.presentation import ManifestCache
-from iiif_server.published import PublishedStore
+from iiif_server.published import PublishedStore, missing
 
 # Language tags (lower case) to Mirador's codes; Mirador has zh-TW (繁體) and zh-CN (简体).
 MIRADOR_LANGUAGES = {
@@ -52,10 +59,12 @@ PAGE = """<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · 书影</title>
-<style>html, body {{ margin: 0; height: 100%; }} #viewer {{ position: absolute; inset: 0; }}</style>
+<style>html, body {{ margin: 0; height: 100%; }} #viewer {{ position: absolute; inset: 0; }}
+#staff {{ position: absolute; right: 8px; bottom: 4px; z-index: 2000; font: 12px sans-serif; color: #555; }}</style>
 </head>
 <body>
 <div id="viewer"></div>
+{staff}
 <script type="application/json" id="shuying-config">{config}</script>
 <script src="assets/mirador.min.js"></script>
 <script src="assets/shuying-viewer.js"></script>
@@ -81,12 +90,23 @@ def choose_language(requested: str, accept_language: str, default: str) -> str:
     return default
 
 
-def viewer_page(manifest_url: str, title: str, language: str) -> str:
-    """Return the HTML page that opens ``manifest_url`` in Mirador."""
+def viewer_page(manifest_url: str, title: str, language: str, staff: str = "") -> str:
+    """Return the HTML page that opens ``manifest_url`` in Mirador (``staff``: the login/logout link)."""
     config = json.dumps({"manifest": manifest_url, "language": language}, ensure_ascii=False)
     # Inside <script>, "</" could end the element early; JSON allows escaping "<".
     config = config.replace("<", "\\u003c")
-    return PAGE.format(lang=HTML_LANG.get(language, language), title=html.escape(title), config=config)
+    return PAGE.format(lang=HTML_LANG.get(language, language), title=html.escape(title), config=config,
+                       staff=staff)
+
+
+def staff_link(decision: Decision, item_id: str) -> str:
+    """Return the corner link of a non-public item's viewer: log in for full resolution, or log out."""
+    if not decision.personal:
+        return ""
+    if decision.requester.is_staff:
+        user = html.escape(decision.requester.user)
+        return f'<a id="staff" href="../auth/logout">{user} · 登出 Log out</a>'
+    return f'<a id="staff" href="../auth/login?next={quote("/viewer/" + item_id)}">館員登入 Staff login</a>'
 
 
 def manifest_title(manifest: dict[str, Any]) -> str:
@@ -114,26 +134,32 @@ class ViewerService:
     async def page(self, request: Request) -> Response:
         """Return ``/viewer/{item_id}``."""
         item_id = request.path_params["item_id"]
-        source = self.store.manifest(item_id)
-        client = request.client.host if request.client else ""
-        self.policy.check(AccessRequest(Resource.VIEWER, item_id, client=client))
-        manifest = await run_in_threadpool(self.manifests.load, source)
+        self.store.check_item(item_id)
+        decision = self.policy.decide(request, item_id)
+        if decision.grant is Grant.HIDDEN:
+            raise missing(item_id, "manifest.json")
+        manifest = await run_in_threadpool(self.manifests.load, self.store.manifest(item_id))
         language = choose_language(request.query_params.get("lang", ""),
                                    request.headers.get("accept-language", ""), self.default_language)
-        body = viewer_page(str(manifest.get("id", "")), manifest_title(manifest), language)
-        return HTMLResponse(body, headers={"Cache-Control": "no-cache", "Vary": "Accept-Language"})
+        body = viewer_page(str(manifest.get("id", "")), manifest_title(manifest), language,
+                           staff_link(decision, item_id))
+        headers = {"Cache-Control": "no-cache", "Vary": "Accept-Language"}
+        return HTMLResponse(body, headers=private_headers(headers, 0) if decision.personal else headers)
 
     async def index(self, request: Request) -> Response:
-        """Return ``/``: every published item with links to its viewer and manifest."""
+        """Return ``/``: every published item the requester may know of, with viewer and manifest links."""
         rows = []
-        for item_id in self.store.item_ids():
+        item_ids, requester = self.policy.visible(request, self.store.item_ids())
+        for item_id in item_ids:
             try:
                 manifest = await run_in_threadpool(self.manifests.load, self.store.manifest(item_id))
             except NotFound:
                 continue  # being republished
             rows.append(f'<li><a href="viewer/{item_id}">{html.escape(manifest_title(manifest))}</a> '
                         f'({item_id}, <a href="iiif/{item_id}/manifest.json">manifest</a>)</li>')
-        return HTMLResponse(INDEX.format(items="\n".join(rows)), headers={"Cache-Control": "no-cache"})
+        headers = {"Cache-Control": "no-cache", "Vary": PRIVATE_VARY}
+        return HTMLResponse(INDEX.format(items="\n".join(rows)),
+                            headers=private_headers(headers, 0) if requester.is_staff else headers)
 
     async def asset(self, request: Request) -> Response:
         """Return a static asset, gzipped when the browser accepts it (Mirador is 2 MB)."""

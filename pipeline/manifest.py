@@ -6,6 +6,7 @@ fetching info.json (prezi3's ``create_canvas_from_iiif`` would). URL layout::
     {base_url}/iiif/{item_id}/manifest.json            the manifest
     {base_url}/iiif/{item_id}/canvas/{page_id}         a canvas
     {base_url}/iiif/3/{item_id}~{page_id}              the page's Image API 3 service
+    {base_url}/iiif/{item_id}/search/{1,2}             Content Search 1.0 and 2.0 (autocomplete/{1,2})
 
 Woodblock books read right to left, so vertical-rl batches get viewingDirection
 "right-to-left" and behavior "paged" (so viewers pair the two half-leaves of a spread).
@@ -32,7 +33,8 @@ from iiif_prezi3 import (
 
 from pipeline.batch import Batch, Page, PageType, ScriptDirection
 
-__all__ = ["CanvasSource", "build_manifest", "canvas_id", "dump_manifest", "image_service_id", "manifest_id"]
+__all__ = ["CanvasSource", "build_manifest", "canvas_id", "dump_manifest", "image_service_id", "manifest_id",
+           "search_services"]
 
 ALTO_PROFILE = "http://www.loc.gov/standards/alto/v4/alto.xsd"
 THUMBNAIL_SIZE = "!200,200"
@@ -88,7 +90,22 @@ def build_manifest(batch: Batch, canvases: list[CanvasSource], *, base_url: str)
         )
     if items:
         manifest.thumbnail = [_thumbnail(ordered[0].image_service_id)]
-    return _ordered(json.loads(manifest.json()))
+    built = json.loads(manifest.json())
+    built["service"] = search_services(base_url, batch.item_id)  # plain dicts: Search 1.0 uses @id/@type
+    return _ordered(built)
+
+
+def search_services(base_url: str, item_id: str) -> list[dict[str, Any]]:
+    """Return the Content Search 1.0 (Mirador 4) and 2.0 services of an item, each with autocomplete."""
+    base = f"{base_url.rstrip('/')}/iiif/{item_id}"
+    return [
+        {"@context": "http://iiif.io/api/search/1/context.json", "@id": f"{base}/search/1",
+         "@type": "SearchService1", "profile": "http://iiif.io/api/search/1/search",
+         "service": [{"@id": f"{base}/autocomplete/1", "@type": "AutoCompleteService1",
+                      "profile": "http://iiif.io/api/search/1/autocomplete"}]},
+        {"id": f"{base}/search/2", "type": "SearchService2",
+         "service": [{"id": f"{base}/autocomplete/2", "type": "AutoCompleteService2"}]},
+    ]
 
 
 def dump_manifest(manifest: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from pipeline.deskew import DeskewResult, SkewEstimate
 from pipeline.mets import shuying_agent
 from pipeline.ocr import OcrPage
 from pipeline.premis import Agent, AgentType, Event, EventType, Outcome
-from pipeline.qc_report import summary_line
+from pipeline.qc_report import gate_summary, summary_line
 
 
 def now() -> datetime:
@@ -64,10 +64,16 @@ def digest_calculation(batch: Batch) -> Event:
 
 
 def quality_control(batch: Batch, report: dict) -> Event:
+    """QC of the batch; a person who let findings through the gate is named as authorizer, with why."""
     outcome = {"pass": Outcome.SUCCESS, "warn": Outcome.WARNING, "fail": Outcome.FAILURE}[report["status"]]
-    return Event(EventType.VALIDATION, now_iso(), f"image quality control (profile {report['profile']})",
-                 outcome, summary_line(report), agents=(shuying_agent(), opencv_agent(), libvips_agent()),
-                 object_ids=_page_ids(batch))
+    agents = [shuying_agent(), opencv_agent(), libvips_agent()]
+    detail = summary_line(report)
+    let_through = gate_summary(report.get("gate", {}))
+    if let_through:
+        agents.append(Agent(report["gate"]["operator"], AgentType.PERSON, role="authorizer"))
+        detail = f"{detail}; {let_through}"
+    return Event(EventType.VALIDATION, now_iso(), f"image quality control (profile {report['profile']['name']})",
+                 outcome, detail, agents=tuple(agents), object_ids=_page_ids(batch))
 
 
 def deskew(batch: Batch, page: Page, estimate: SkewEstimate, result: DeskewResult) -> Event:
@@ -83,8 +89,9 @@ def ocr(batch: Batch, page: Page, result: OcrPage) -> Event:
     detail = (f"OCR: {result.engine} {result.engine_version}, model {result.language}, {params}; "
               f"ALTO coordinates in access-derivative pixels")
     engine = Agent(result.engine, AgentType.SOFTWARE, result.engine_version)
+    review = "; needs OCR review" if result.needs_review() else ""
     return Event(EventType.CREATION, now_iso(), detail, Outcome.SUCCESS,
-                 f"{len(result.lines)} lines, mean confidence {result.mean_confidence:.2f}",
+                 f"{len(result.lines)} lines, mean confidence {result.mean_confidence:.2f}{review}",
                  agents=(shuying_agent(), engine), object_ids=(page.page_id,))
 
 

@@ -16,16 +16,38 @@ from pipeline import access, images, ocr, qc
 from pipeline.batch import PageType
 from pipeline.checksums import digest_file, verify_file
 from pipeline.deskew import deskew, estimate_skew
-from pipeline.qc_report import batch_report
 from pipeline.errors import BatchError
 from pipeline.intake import duplicate_problems, master_problems
 from workflows import events
 from pipeline.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 from workflows.base import PageTask, ShuyingTask, read_json
-from workflows.package import assemble_aip, build_item_mets, master_digests, publish_item, store_aip
+from workflows.package import assemble_aip, build_item_mets, index_item, master_digests, publish_item, store_aip
+from workflows.qc_run import write_batch_qc
 
 # Page types that carry no text worth recognising.
 NO_OCR_TYPES = frozenset({PageType.COLOUR_TARGET, PageType.SPINE})
+QC_PARAMS = ("qc_profile", "accept_warnings", "qc_overrides", "qc_operator", "qc_reason")
+
+
+class QcGateParams:
+    """The QC profile and what a person let through the QC gate, passed from IngestBatch to BatchQC."""
+
+    qc_profile = luigi.Parameter(significant=False, default="",
+                                 description="QC profile name or file; '' = by the batch's material type.")
+    accept_warnings = luigi.BoolParameter(significant=False, default=False,
+                                          description="Let QC warnings through the gate.")
+    qc_overrides = luigi.ListParameter(significant=False, default=(),
+                                       description="PAGE:CHECK findings let through the gate.")
+    qc_operator = luigi.Parameter(significant=False, default="", description="Who let QC findings through.")
+    qc_reason = luigi.Parameter(significant=False, default="", description="Why they were let through.")
+
+    def qc_params(self) -> dict:
+        """Return the QC parameters, to pass on to required tasks."""
+        return {name: getattr(self, name) for name in QC_PARAMS}
+
+    def qc_request(self) -> qc.GateRequest:
+        return qc.GateRequest(bool(self.accept_warnings), tuple(self.qc_overrides),
+                              str(self.qc_operator), str(self.qc_reason))
 
 
 class ValidateBatch(ShuyingTask):
@@ -67,7 +89,7 @@ class ChecksumMasters(ShuyingTask):
         })
 
 
-class PageQC(PageTask):
+class PageQC(QcGateParams, PageTask):
     """Measure one page against the QC profile."""
 
     def requires(self) -> ChecksumMasters:
@@ -79,7 +101,8 @@ class PageQC(PageTask):
     def execute(self) -> None:
         batch, page = self.batch(), self.page()
         result = qc.check_page(batch.master_path(page), page_id=page.page_id,
-                               declared_ppi=batch.capture.declared_ppi, page_type=page.page_type.value)
+                               declared_ppi=batch.capture.declared_ppi, page_type=page.page_type.value,
+                               profile=qc.resolve_profile(self.qc_profile, batch.material_type.value))
         write_json_atomic(self.layout.page_qc(self.page_id), result.as_dict())
 
 
@@ -113,6 +136,9 @@ class Derivative(PageTask):
 class Ocr(PageTask):
     """Recognise the text of one page, in the pixel space of its access image."""
 
+    ocr_engine = luigi.Parameter(significant=False, default=ocr.AUTO,
+                                 description="OCR engine: auto (the material's default), tesseract or ppocr.")
+
     def requires(self) -> Derivative:
         return Derivative(**self.shared(), page_id=self.page_id)
 
@@ -121,51 +147,52 @@ class Ocr(PageTask):
 
     def execute(self) -> None:
         batch, page = self.batch(), self.page()
-        lang = ocr.choose_languages(batch.languages, batch.script_direction.value)
-        vertical = batch.script_direction.value == "vertical-rl"
+        plan = ocr.plan_ocr(batch.languages, batch.script_direction.value, batch.material_type.value,
+                            override=self.ocr_engine)
         access_image = self.layout.derivative(self.page_id) / "access.tif"
         with atomic_path(self.layout.ocr(self.page_id), directory=True) as tmp:
             if page.page_type in NO_OCR_TYPES:
                 (tmp / "ocr.json").write_text(json.dumps({"skipped": page.page_type.value}), encoding="utf-8")
                 return
-            ocr.check_languages_installed(lang)
+            engine = plan.engine_ready()
             pixels = images.to_numpy(images.load_page(access_image))
-            result = ocr.recognise_page(pixels, lang=lang, vertical=vertical, timeout=self.ocr_timeout, page=page.file)
+            result = ocr.recognise_page(pixels, lang=plan.lang, vertical=plan.vertical, timeout=self.ocr_timeout,
+                                        page=page.file, engine=engine, script=plan.script)
             alto = ocr.to_alto(result, image_file=f"images/{page.page_id}.tif", now=events.now(), page_number=page.order)
             alto.write(str(tmp / "alto.xml"), xml_declaration=True, encoding="UTF-8", pretty_print=True)
             (tmp / "text.txt").write_text(ocr.to_text(result), encoding="utf-8")
             summary = {"lines": len(result.lines), "mean_confidence": result.mean_confidence,
-                       "language": lang, "event": events.ocr(batch, page, result).as_dict(),
+                       "needs_review": result.needs_review(), "review_threshold": ocr.REVIEW_THRESHOLD,
+                       "engine": result.engine, "language": plan.lang, "event": events.ocr(batch, page, result).as_dict(),
                        # Digests computed once, here, and carried into the AIP.
                        "files": {name: digest_file(tmp / name).as_dict() for name in ("alto.xml", "text.txt")}}
             (tmp / "ocr.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-class BatchQC(ShuyingTask):
-    """Gather the page QC results into the batch's qc.json."""
+class BatchQC(QcGateParams, ShuyingTask):
+    """Add the batch checks, write qc.html and, if the QC gate lets the batch on, qc.json."""
 
     def requires(self) -> list[PageQC]:
-        return [PageQC(**self.shared(), page_id=p.page_id) for p in self.batch().pages]
+        return [PageQC(**self.shared(), **self.qc_params(), page_id=p.page_id) for p in self.batch().pages]
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.batch_qc))
 
     def execute(self) -> None:
         batch = self.batch()
-        pages = [read_json(self.layout.page_qc(p.page_id)) for p in batch.pages]
-        report = batch_report(batch.item_id, pages, now=events.now_iso())
-        report["event"] = events.quality_control(batch, report).as_dict()
-        write_json_atomic(self.layout.batch_qc, report)
+        pages = [qc.PageQC.from_dict(read_json(self.layout.page_qc(p.page_id))) for p in batch.pages]
+        profile = qc.resolve_profile(self.qc_profile, batch.material_type.value)
+        write_batch_qc(batch, pages, profile, self.qc_request(), json_path=self.layout.batch_qc)
 
 
-class BuildMets(ShuyingTask):
+class BuildMets(QcGateParams, ShuyingTask):
     """Write the item's METS (MODS + PREMIS) and validate it against the official XSDs."""
 
     def requires(self) -> dict:
         pages = self.batch().pages
         return {
             "checksums": ChecksumMasters(**self.shared()),
-            "qc": BatchQC(**self.shared()),
+            "qc": BatchQC(**self.shared(), **self.qc_params()),
             "ocr": [Ocr(**self.shared(), page_id=p.page_id) for p in pages],
         }
 
@@ -178,11 +205,11 @@ class BuildMets(ShuyingTask):
         write_bytes_atomic(self.layout.mets, mets)
 
 
-class BuildAip(ShuyingTask):
+class BuildAip(QcGateParams, ShuyingTask):
     """Assemble and validate the BagIt AIP in the work area."""
 
     def requires(self) -> BuildMets:
-        return BuildMets(**self.shared())
+        return BuildMets(**self.shared(), **self.qc_params())
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.aip))
@@ -191,11 +218,11 @@ class BuildAip(ShuyingTask):
         assemble_aip(self.batch(), self.layout, organization=self.organization)
 
 
-class StoreAip(ShuyingTask):
+class StoreAip(QcGateParams, ShuyingTask):
     """Copy the AIP to every primary location, verified by reading it back."""
 
     def requires(self) -> BuildAip:
-        return BuildAip(**self.shared())
+        return BuildAip(**self.shared(), **self.qc_params())
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.stored))
@@ -205,20 +232,23 @@ class StoreAip(ShuyingTask):
         write_json_atomic(self.layout.stored, record)
 
 
-class PublishManifest(ShuyingTask):
+class PublishManifest(QcGateParams, ShuyingTask):
     """Publish access images and the IIIF manifest once the AIP is safely stored."""
 
     def requires(self) -> dict:
-        return {"stored": StoreAip(**self.shared())}
+        return {"stored": StoreAip(**self.shared(), **self.qc_params())}
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.manifest))
 
     def execute(self) -> None:
-        publish_item(self.batch(), self.layout, base_url=self.base_url)
+        batch = self.batch()
+        # Index first: if publishing fails, the re-run indexes again (replacing the item).
+        index_item(batch, self.layout, home=Path(self.home))
+        publish_item(batch, self.layout, base_url=self.base_url)
 
 
-class IngestBatch(luigi.WrapperTask):
+class IngestBatch(QcGateParams, luigi.WrapperTask):
     """Everything for one batch; ``shuying ingest`` builds this."""
 
     batch_dir = ShuyingTask.batch_dir

@@ -25,6 +25,8 @@ from pipeline.manifest import (
 )
 from pipeline.mets import MetsFiles, PageFiles, PayloadFile, build_mets, serialize_mets
 from pipeline.premis import Event
+from pipeline.search import SearchHit, read_alto_page, search
+from pipeline.search import index_item as index_text
 from pipeline.validation import json_errors, validate_xml
 from workflows import events
 from workflows.archive import open_archive_at
@@ -150,6 +152,26 @@ def ingest_digests(batch: Batch, layout: ItemLayout) -> dict[str, Digests]:
     for page in batch.pages:
         found.update({rel: digests for _source, rel, digests in ocr_files(layout, page).values()})
     return found
+
+
+def search_index(home: Path) -> Path:
+    """Where the full-text index of every published item lives."""
+    return home / "search.sqlite"
+
+
+def index_item(batch: Batch, layout: ItemLayout, *, home: Path) -> int:
+    """Put the item's OCR text (from its ALTO) in the full-text index; return the pages indexed."""
+    pages = []
+    for page in batch.pages:
+        alto = ocr_files(layout, page).get("alto")
+        if alto:
+            pages.append(read_alto_page(alto[0], page.page_id))
+    return index_text(search_index(home), batch.item_id, pages)
+
+
+def search_items(home: Path, query: str, *, item_id: str | None = None, limit: int = 100) -> list[SearchHit]:
+    """Find a phrase in the OCR text of published items (simplified or traditional)."""
+    return search(search_index(home), query, item_id=item_id, limit=limit)
 
 
 def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str) -> None:

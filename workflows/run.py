@@ -10,6 +10,7 @@ from pathlib import Path
 import luigi
 
 from pipeline.batch import Batch, load_batch
+from pipeline.qc import GateRequest, check_request, resolve_profile
 from storage_config.settings import Settings
 from workflows.ingest import IngestBatch, ShuyingTask
 from workflows.layout import ItemLayout
@@ -24,9 +25,15 @@ class IngestResult:
     failures: list[dict] = field(default_factory=list)
 
 
-def ingest_task(batch: Batch, settings: Settings) -> IngestBatch:
-    """Return the wrapper task for ``batch`` with ``settings`` as parameters."""
+def ingest_task(batch: Batch, settings: Settings, *, qc_profile: str = "",
+                gate: GateRequest = GateRequest()) -> IngestBatch:
+    """Return the wrapper task for ``batch`` with ``settings`` (and the QC gate's inputs) as parameters."""
     return IngestBatch(
+        qc_profile=qc_profile,
+        accept_warnings=gate.accept_warnings,
+        qc_overrides=gate.overrides,
+        qc_operator=gate.operator,
+        qc_reason=gate.reason,
         batch_dir=str(batch.root.absolute()),
         work_root=str(settings.work_dir),
         publish_root=str(settings.publish_dir),
@@ -40,17 +47,28 @@ def ingest_task(batch: Batch, settings: Settings) -> IngestBatch:
 
 
 def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
-               scheduler_url: str | None = None) -> IngestResult:
+               scheduler_url: str | None = None, qc_profile: str | Path | None = None,
+               accept_warnings: bool = False, overrides: tuple[str, ...] = (), operator: str = "",
+               reason: str = "") -> IngestResult:
     """Ingest ``batch_dir``; resume whatever an earlier run left unfinished.
 
     With ``workers`` > 1 Luigi forks worker processes: call this from a process that has
     not yet run libvips operations (as the CLI does), since a fork of a process with a
     live libvips thread pool can deadlock.
 
+    QC stops the batch before METS, AIP and storage when a check fails (or warns, as the
+    profile says) unless ``overrides`` (``PAGE:CHECK``) or ``accept_warnings`` let it
+    through; ``operator`` and ``reason`` are then required and go into the PREMIS record.
+
     Raises:
         BatchError: batch.json or the folder cannot be read as a batch.
+        OverrideError: an override names no page or check, or lacks operator and reason.
+        ValidationError: the QC profile file is invalid.
     """
     batch = load_batch(batch_dir)
+    gate = GateRequest(accept_warnings, tuple(overrides), operator, reason)
+    check_request(gate, batch.pages)
+    resolve_profile(qc_profile, batch.material_type.value)  # a bad profile file fails now, not mid-run
     layout = ItemLayout(settings.work_dir, settings.publish_dir, batch.item_id)
     # Luigi's own log (tracebacks included) goes to the item's luigi.log; users see the
     # one-line failure records instead.
@@ -64,7 +82,8 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
         luigi.configuration.get_config().set("worker", "keep_alive", "true")
     else:
         options["local_scheduler"] = True
-    summary = luigi.build([ingest_task(batch, settings)], **options)
+    task = ingest_task(batch, settings, qc_profile=str(qc_profile or ""), gate=gate)
+    summary = luigi.build([task], **options)
     # Done means published: with a shared scheduler, tasks another process ran show
     # here as NOT_RUN, which is no failure once the manifest exists.
     return IngestResult(batch, layout, layout.manifest.exists(), summary.status.name, recorded_failures(layout))

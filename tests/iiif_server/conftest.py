@@ -21,7 +21,8 @@ from tests.iiif_server.helpers import GRID_ITEM, LiveServer, free_port, publish_
 
 @pytest.fixture
 def options(tmp_path: Path) -> ServerOptions:
-    return ServerOptions(cache_dir=tmp_path / "cache", max_width=4000, max_height=4000, max_area=4_000_000)
+    return ServerOptions(cache_dir=tmp_path / "cache", max_width=4000, max_height=4000, max_area=4_000_000,
+                         lookup_ttl=0.0)
 
 
 @pytest.fixture

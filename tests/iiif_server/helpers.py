@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +44,20 @@ def grid_image(width: int, height: int) -> pyvips.Image:
     return pyvips.Image.new_from_array(pixels, interpretation="srgb")
 
 
-def publish_grid(publish_dir: Path, item_id: str, page_id: str, width: int, height: int) -> Path:
-    """Write a grid image as a published pyramid: <publish>/<item>/images/<page>.tif."""
+def publish_grid(publish_dir: Path, item_id: str, page_id: str, width: int, height: int,
+                 access_level: str = "public") -> Path:
+    """Write a grid image as a published pyramid: <publish>/<item>/images/<page>.tif (and access.json)."""
     path = publish_dir / item_id / "images" / f"{page_id}.tif"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_pyramid(grid_image(width, height), path)
+    write_access(publish_dir / item_id, access_level)
     return path
+
+
+def write_access(folder: Path, access_level: str) -> None:
+    """Write the access.json that publish_item writes beside the manifest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "access.json").write_text(json.dumps({"access_level": access_level}), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,8 @@ class PublishedBook:
 
 
 def publish_book(tmp_path: Path, settings: Settings, *, item_id: str = "test-book", pages: int = 2,
-                 width: int = 600, height: int = 900) -> PublishedBook:
-    """Publish a generated book the way publish_item does: pyramids, ALTO stubs, manifest.json."""
+                 width: int = 600, height: int = 900, access_level: str = "public") -> PublishedBook:
+    """Publish a generated book the way publish_item does: pyramids, ALTO stubs, manifest.json, access.json."""
     batch = load_batch(write_sample_batch(tmp_path / f"batch-{item_id}", pages=pages, width=width,
                                           height=height, item_id=item_id))
     folder = settings.publish_dir / item_id
@@ -76,6 +85,7 @@ def publish_book(tmp_path: Path, settings: Settings, *, item_id: str = "test-boo
                                      image_service_id(settings.base_url, item_id, page), alto_url))
     manifest = build_manifest(batch, canvases, base_url=settings.base_url)
     (folder / "manifest.json").write_text(dump_manifest(manifest), encoding="utf-8")
+    write_access(folder, access_level)
     return PublishedBook(item_id, tuple(p.page_id for p in batch.pages), manifest)
 
 

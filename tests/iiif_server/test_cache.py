@@ -84,3 +84,40 @@ def test_a_zero_limit_turns_caching_off(tmp_path: Path) -> None:
     cache = DerivativeCache(tmp_path / "cache", 0)
     cache.put(cache.key("k"), b"data")
     assert cache.get(cache.key("k")) is None
+
+
+def test_the_memory_cache_keeps_the_most_recently_used_within_its_size() -> None:
+    from iiif_server.cache import MemoryCache
+
+    cache = MemoryCache(8 * 100)
+    for name in "abcdefgh":
+        cache.put(name, name.encode() * 100)
+    assert cache.get("a") == b"a" * 100  # now the most recently used
+    cache.put("i", b"i" * 100)
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("i") is not None
+    cache.put("huge", b"x" * 101)  # over an eighth of the cache: not kept
+    assert cache.get("huge") is None
+    assert MemoryCache(0).get("a") is None
+
+
+def test_recent_values_expire_after_their_time() -> None:
+    from iiif_server.cache import Recent
+
+    now = [0.0]
+    recent = Recent(1.0, capacity=2, clock=lambda: now[0])
+    recent.put("a", 1)
+    assert recent.get("a") == 1
+    now[0] = 1.5
+    assert recent.get("a") is None
+    recent.put("b", 2)
+    recent.put("c", 3)
+    recent.put("d", 4)  # over capacity: everything is looked up again
+    assert recent.get("b") is None and recent.get("d") == 4
+    off = Recent(0.0)
+    off.put("a", 1)
+    assert off.get("a") is None
+
+
+def test_a_cache_turned_off_ignores_entries_left_on_disk(tmp_path: Path) -> None:
+    DerivativeCache(tmp_path / "cache", 10_000).put("k" * 64, b"old")
+    assert DerivativeCache(tmp_path / "cache", 0).get("k" * 64) is None

@@ -25,3 +25,9 @@ def test_default_limits_shrink_a_huge_scan_to_something_servable() -> None:
     assert limits.allows(largest)
     assert largest.width <= 16383  # WebP's largest side
     assert abs(largest.width / largest.height - 1.5) < 0.01
+
+
+def test_token_and_search_databases_default_to_the_home_folder() -> None:
+    assert ServerOptions().auth_path(Path("/data")) == Path("/data/auth.sqlite")
+    assert ServerOptions().search_path(Path("/data")) == Path("/data/search.sqlite")
+    assert ServerOptions(auth_db=Path("/a.db"), search_db=Path("/s.db")).auth_path(Path("/data")) == Path("/a.db")

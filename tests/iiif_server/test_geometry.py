@@ -136,3 +136,47 @@ def test_limits_refuse_before_any_level_is_chosen() -> None:
     request = parse_image_request("id", "full", "^8000,", "0", "default.jpg")
     with pytest.raises(BadRequest, match="maxWidth 4000"):
         plan_render(request, PYRAMID, Limits(4000, 4000, 4_000_000))
+
+
+@pytest.mark.parametrize("image, long_edge, expected", [
+    (Dimensions(6000, 8000), 1000, Dimensions(750, 1000)),
+    (Dimensions(1024, 768), 500, Dimensions(500, 375)),
+    (Dimensions(900, 1300), 1000, Dimensions(692, 1000)),
+    (Dimensions(1000, 700), 1000, None),  # no larger than the limit: nothing to reduce
+])
+def test_reduced_size_keeps_the_aspect_within_the_long_edge(image, long_edge, expected) -> None:
+    from iiif_server.geometry import reduced_size
+
+    assert reduced_size(image, long_edge) == expected
+
+
+@pytest.mark.parametrize("region, size, crop, output", [
+    ("full", "max", Box(0, 0, 750, 1000), Dimensions(750, 1000)),
+    ("0,0,256,256", "max", Box(0, 0, 32, 32), Dimensions(32, 32)),  # max: the region at the reduced scale
+    ("0,0,2048,2048", "256,", Box(0, 0, 256, 256), Dimensions(256, 256)),  # a factor-8 tile
+    ("0,0,256,256", "256,", Box(0, 0, 32, 32), Dimensions(256, 256)),  # a factor-1 tile: upscaled from 32 px
+    ("1,1,1,1", "1,", Box(0, 0, 1, 1), Dimensions(1, 1)),
+    ("5999,7999,1,1", "max", Box(749, 999, 1, 1), Dimensions(1, 1)),
+    ("4096,6144,1904,1856", "238,", Box(512, 768, 238, 232), Dimensions(238, 232)),  # the last tile
+])
+def test_a_reduced_plan_crops_the_reduced_image(region: str, size: str, crop: Box, output: Dimensions) -> None:
+    from iiif_server.geometry import plan_reduced
+
+    pyramid = Pyramid(6000, 8000, tuple(Level(i, 2**i, 6000 // 2**i, 8000 // 2**i) for i in range(6)))
+    request = parse_image_request("a~p0001", region, size, "0", "default.jpg")
+    plan = plan_reduced(request, pyramid, Limits(16383, 16383, 10**8), Dimensions(750, 1000))
+    assert (plan.crop, plan.output, plan.reduced) == (crop, output, Dimensions(750, 1000))
+    assert plan.level.factor == 8  # the level the reduction is made from: exactly 750x1000
+
+
+@pytest.mark.parametrize("size", ["751,", "^max", "pct:100", "^pct:200", "760,1000"])
+def test_a_reduced_view_refuses_outputs_larger_than_the_reduced_image(size: str) -> None:
+    from iiif_server.geometry import plan_reduced
+
+    pyramid = Pyramid(6000, 8000, (Level(0, 1, 6000, 8000),))
+    request = parse_image_request("a~p0001", "full", size, "0", "default.jpg")
+    if size == "^max":  # ^max is the largest allowed: the reduced size itself
+        assert plan_reduced(request, pyramid, NO_LIMITS, Dimensions(750, 1000)).output == Dimensions(750, 1000)
+        return
+    with pytest.raises(BadRequest, match="exceeds"):
+        plan_reduced(request, pyramid, NO_LIMITS, Dimensions(750, 1000))

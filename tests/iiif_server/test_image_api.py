@@ -9,7 +9,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from iiif_server.info import PROFILE_URI
-from tests.iiif_server.helpers import cell_colour, close, decode_rgb, mean_colour
+from tests.iiif_server.helpers import (
+    cell_colour,
+    close,
+    decode_rgb,
+    mean_colour,
+    write_access,
+)
 
 BASE = "http://127.0.0.1:8182"
 ERROR_BODY = re.compile(r"^(400|403|404|405|414|500|503) [A-Za-z -]+: .+\n$")
@@ -156,6 +162,7 @@ def test_a_broken_published_file_is_a_logged_500_not_a_traceback(client: TestCli
     broken = settings.publish_dir / "broken" / "images" / "p0001.tif"
     broken.parent.mkdir(parents=True)
     broken.write_bytes(b"II*\x00 not really a tiff")
+    write_access(broken.parents[1], "public")
     response = client.get("/iiif/3/broken~p0001/info.json")
     assert response.status_code == 500
     assert response.text == "500 Internal Server Error: the server could not produce this resource; the error was logged\n"

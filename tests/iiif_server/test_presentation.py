@@ -15,7 +15,7 @@ from iiif_server.presentation import build_collection
 from iiif_server.viewer import choose_language, viewer_page
 from pipeline.validation import json_errors
 from storage_config.settings import Settings
-from tests.iiif_server.helpers import PublishedBook, publish_book
+from tests.iiif_server.helpers import PublishedBook, publish_book, write_access
 
 BASE = "http://127.0.0.1:8182"
 
@@ -157,6 +157,7 @@ def test_an_item_called_3_keeps_its_manifest_url(client: TestClient, settings: S
     # /iiif/3/ is also the Image API prefix; manifest routes are matched first.
     (settings.publish_dir / "3").mkdir(parents=True)
     (settings.publish_dir / "3" / "manifest.json").write_text('{"id": "three"}', encoding="utf-8")
+    write_access(settings.publish_dir / "3", "public")
     response = client.get("/iiif/3/manifest.json")
     assert response.status_code == 200
     assert response.json() == {"id": "three"}

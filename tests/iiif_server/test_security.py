@@ -11,7 +11,7 @@ from iiif_server.config import ServerOptions
 from iiif_server.errors import NotFound
 from iiif_server.published import PublishedStore, parse_identifier
 from storage_config.settings import Settings
-from tests.iiif_server.helpers import publish_grid, raw_get
+from tests.iiif_server.helpers import publish_grid, raw_get, write_access
 
 SECRET = b"TOP SECRET outside the publish root"
 
@@ -61,6 +61,8 @@ def app(settings: Settings, options: ServerOptions, tmp_path: Path):
     (settings.publish_dir / "linked-out").symlink_to(outside / "secret")
     # A symlink that stays inside is fine.
     (settings.publish_dir / "alias" / "images").mkdir(parents=True)
+    write_access(settings.publish_dir / "alias", "public")
+    write_access(settings.publish_dir / "escape", "public")
     (settings.publish_dir / "alias" / "images" / "p0001.tif").symlink_to(
         settings.publish_dir / "grid-item" / "images" / "p0001.tif")
     return create_app(settings, options)

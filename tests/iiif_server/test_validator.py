@@ -16,7 +16,7 @@ import numpy as np
 import pyvips
 
 from pipeline.access import write_pyramid
-from tests.iiif_server.helpers import LiveServer
+from tests.iiif_server.helpers import LiveServer, write_access
 
 VALIDATOR_ITEM = "67352ccc-d1b0-11e1-89ae-279075081939"
 # Level 3 tests beyond our level 2 profile that we also pass (see extraFeatures/extraFormats).
@@ -35,6 +35,7 @@ def publish_validator_image(publish_dir: Path) -> str:
     folder = publish_dir / VALIDATOR_ITEM / "images"
     folder.mkdir(parents=True)
     write_pyramid(pyvips.Image.new_from_array(pixels, interpretation="srgb"), folder / "p0001.tif")
+    write_access(publish_dir / VALIDATOR_ITEM, "public")
     return f"{VALIDATOR_ITEM}~p0001"
 
 

@@ -1,4 +1,7 @@
-"""OCR with the real Tesseract on synthetic pages whose text and glyph boxes are known."""
+"""OCR with the real Tesseract on synthetic pages whose text and glyph boxes are known.
+
+PP-OCR, engine choice, double-line notes and script mapping are in test_ocr_engines.py.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import numpy as np
 import pytest
 from lxml import etree
 
-from pipeline import ocr_layout
 from pipeline.errors import OcrError
 from pipeline.ocr import (
     OcrGlyph,
@@ -17,6 +19,8 @@ from pipeline.ocr import (
     OcrPage,
     check_languages_installed,
     choose_languages,
+    glyphs,
+    layout,
     recognise_page,
     to_alto,
     to_text,
@@ -70,9 +74,7 @@ def vertical_ocr(vertical: RenderedPage) -> OcrPage:
 
 @pytest.fixture(scope="module")
 def horizontal() -> RenderedPage:
-    return render_horizontal_page(
-        sample_text_for_page(1, 120), width=1000, height=700, lines=6, chars_per_line=20
-    )
+    return render_horizontal_page(sample_text_for_page(1, 120), width=1000, height=700, lines=6, chars_per_line=20)
 
 
 @pytest.fixture(scope="module")
@@ -146,9 +148,7 @@ def test_vertical_columns_are_read_right_to_left(vertical: RenderedPage, vertica
         assert difflib.SequenceMatcher(None, truth, line.text).ratio() > 0.6, (truth, line.text)
 
 
-def test_vertical_glyph_boxes_match_the_rendered_glyphs(
-    vertical: RenderedPage, vertical_ocr: OcrPage
-) -> None:
+def test_vertical_glyph_boxes_match_the_rendered_glyphs(vertical: RenderedPage, vertical_ocr: OcrPage) -> None:
     # Tesseract's vertical models give bogus x: boxes must come from the ink instead.
     truth = list(vertical.glyphs)
     found = [g for line in vertical_ocr.lines for g in line.glyphs]
@@ -167,9 +167,7 @@ def test_vertical_alto_is_valid_and_in_reading_order(vertical_ocr: OcrPage) -> N
     assert tree.find(".//a:TextBlock", ALTO).get("BASEDIRECTION") == "ttb"
     hpos = [int(line.get("HPOS")) for line in lines]
     assert hpos == sorted(hpos, reverse=True)
-    text = (
-        "\n".join("".join(s.get("CONTENT") for s in line.findall("a:String", ALTO)) for line in lines) + "\n"
-    )
+    text = "\n".join("".join(s.get("CONTENT") for s in line.findall("a:String", ALTO)) for line in lines) + "\n"
     assert text == to_text(vertical_ocr)
 
 
@@ -184,31 +182,29 @@ def test_every_alto_string_has_a_real_box_inside_the_page(vertical_ocr: OcrPage)
         assert 0.0 <= float(string.get("WC")) <= 1.0
 
 
-def test_a_fold_column_is_read_as_its_own_last_column() -> None:
+def test_the_fold_column_is_left_out_of_the_text() -> None:
     page = render_vertical_page(
         sample_text_for_page(2, 18), width=500, height=700, columns=3, chars_per_column=6, seed=4
     )
     result = recognise_page(np.asarray(page.image), lang="chi_tra_vert", vertical=True)
-    # The solid 魚尾 is not ink for OCR; the 版心 label is read after the text columns.
-    assert len(result.lines) == 4
-    assert difflib.SequenceMatcher(None, page.fold_text, result.lines[-1].text).ratio() >= 0.5
+    # The 版心 (with its solid 魚尾) is page furniture: its label is no part of the text.
+    assert len(result.lines) == 3
+    fold_left = min(g.box[0] for g in page.glyphs)
+    assert all(line.box[0] >= fold_left - BOX_TOLERANCE_PX for line in result.lines)
+    assert page.fold_text[:2] not in to_text(result)
 
 
 # --- horizontal pages ----------------------------------------------------------------------
 
 
-def test_horizontal_page_is_recognised_line_by_line(
-    horizontal: RenderedPage, horizontal_ocr: OcrPage
-) -> None:
+def test_horizontal_page_is_recognised_line_by_line(horizontal: RenderedPage, horizontal_ocr: OcrPage) -> None:
     assert _cer(horizontal.text.replace("\n", ""), to_text(horizontal_ocr).replace("\n", "")) < 0.2
     assert len(horizontal_ocr.lines) == 6
     tops = [line.box[1] for line in horizontal_ocr.lines]
     assert tops == sorted(tops)
 
 
-def test_horizontal_glyph_boxes_match_the_rendered_glyphs(
-    horizontal: RenderedPage, horizontal_ocr: OcrPage
-) -> None:
+def test_horizontal_glyph_boxes_match_the_rendered_glyphs(horizontal: RenderedPage, horizontal_ocr: OcrPage) -> None:
     truth = list(horizontal.glyphs)
     found = [g for line in horizontal_ocr.lines for g in line.glyphs]
     matcher = difflib.SequenceMatcher(None, [g.char for g in truth], [g.char for g in found], autojunk=False)
@@ -222,7 +218,9 @@ def test_horizontal_alto_is_valid_without_a_vertical_direction(horizontal_ocr: O
     tree = _alto(horizontal_ocr)
     assert xml_errors(tree, "alto") == []
     assert tree.find(".//a:TextLine", ALTO).get("BASEDIRECTION") is None
-    assert tree.find(".//a:processingStepSettings", ALTO).text.startswith("lang=chi_tra; psm=4;")
+    settings = dict(item.split("=", 1) for item in tree.find(".//a:processingStepSettings", ALTO).text.split("; "))
+    assert (settings["engine"], settings["lang"], settings["psm"]) == ("tesseract", "chi_tra", "4")
+    assert settings["seal_suppression"] == "on"
 
 
 # --- blank pages, bad input, failures ------------------------------------------------------
@@ -362,7 +360,7 @@ def test_alto_refuses_units_other_than_pixels() -> None:
 
 def test_find_columns_cuts_between_the_rules_right_to_left(vertical: RenderedPage) -> None:
     grey = np.asarray(vertical.image)[:, :, 0]
-    columns = ocr_layout.find_columns(ocr_layout.clean_page(grey))
+    columns = layout.find_columns(layout.clean_page(grey))
     assert len(columns) == 5
     per_column = 9
     for index, column in enumerate(columns):
@@ -377,7 +375,7 @@ def test_glyph_spans_pair_in_order_when_counts_agree() -> None:
     for start in (0, 40, 80):
         ink[start : start + 10] = True
     # Engine centres far off (as vertical models report them) do not reorder the cells.
-    assert ocr_layout.glyph_spans(ink, 500, 600, [590.0, 510.0, 550.0]) == [
+    assert glyphs.glyph_spans(ink, 500, 600, [590.0, 510.0, 550.0]) == [
         (500, 510),
         (540, 550),
         (580, 590),
@@ -388,7 +386,7 @@ def test_glyph_spans_share_the_gap_when_a_glyph_has_no_cell() -> None:
     ink = np.zeros((100, 10), dtype=bool)
     ink[0:10] = True
     ink[90:100] = True
-    spans = ocr_layout.glyph_spans(ink, 0, 100, [5.0, 30.0, 60.0, 95.0])
+    spans = glyphs.glyph_spans(ink, 0, 100, [5.0, 30.0, 60.0, 95.0])
     assert spans[0] == (0, 10) and spans[-1] == (90, 100)
     assert spans[1:3] == [(10, 50), (50, 90)]
     assert all(b > a for a, b in spans)

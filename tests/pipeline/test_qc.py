@@ -16,7 +16,9 @@ from pipeline.qc import (
     DEFAULT_PROFILE,
     CheckResult,
     PageQC,
+    Profile,
     Status,
+    builtin_profile,
     check_page,
     measure_focus,
 )
@@ -32,7 +34,9 @@ ALL_CHECKS = [
     "dimensions",
     "exposure",
     "focus",
+    "skew",
     "blank",
+    "illumination",
 ]
 
 
@@ -75,8 +79,16 @@ def _save(
     return path
 
 
-def _qc(path: Path, *, declared_ppi: float | None = 400, page_type: str = "page") -> PageQC:
-    return check_page(path, page_id="p0001", declared_ppi=declared_ppi, page_type=page_type)
+def _qc(
+    path: Path,
+    *,
+    declared_ppi: float | None = 400,
+    page_type: str = "page",
+    profile: Profile = DEFAULT_PROFILE,
+) -> PageQC:
+    return check_page(
+        path, page_id="p0001", declared_ppi=declared_ppi, page_type=page_type, profile=profile
+    )
 
 
 def _result(qc: PageQC, check: str) -> CheckResult:
@@ -257,7 +269,7 @@ def test_alpha_channel_warns(tmp_path: Path) -> None:
     assert (colour.status, colour.value) == (Status.WARN, "rgb+alpha")
 
 
-def test_16_bit_grey_passes_bit_depth_and_1_bit_fails(tmp_path: Path) -> None:
+def test_16_bit_grey_passes_for_republican_print_and_1_bit_fails(tmp_path: Path) -> None:
     grey = cv2.cvtColor(_page(), cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257
     deep_path = tmp_path / "grey16.tif"
     pyvips.Image.new_from_array(grey, interpretation="grey16").copy(
@@ -266,13 +278,20 @@ def test_16_bit_grey_passes_bit_depth_and_1_bit_fails(tmp_path: Path) -> None:
     bilevel_path = tmp_path / "bw.tif"
     Image.fromarray(grey < 30000).convert("1").save(bilevel_path, dpi=(400, 400))
 
-    deep, bilevel = _qc(deep_path), _qc(bilevel_path)
+    republican = builtin_profile("republican-documents")
+    deep, bilevel = _qc(deep_path, profile=republican), _qc(bilevel_path, profile=republican)
 
     assert (_result(deep, "bit_depth").status, _result(deep, "bit_depth").value) == (
         Status.PASS,
         16,
     )
     assert _result(deep, "colour_mode").status is Status.PASS
+    # FADGI rare and special bound volumes are captured in colour at every star level.
+    ancient = _qc(deep_path, profile=builtin_profile("ancient-books"))
+    assert (_result(ancient, "colour_mode").status, _result(ancient, "colour_mode").value) == (
+        Status.FAIL,
+        "grey",
+    )
     assert (_result(bilevel, "bit_depth").status, _result(bilevel, "bit_depth").value) == (
         Status.FAIL,
         1,

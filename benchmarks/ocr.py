@@ -1,0 +1,359 @@
+"""OCR accuracy and speed: raw Tesseract, raw PP-OCR and our pipeline on the same pages, in one run.
+
+    python benchmarks/ocr.py [--vertical 32] [--horizontal 10] [--width 1400] [--height 2000]
+                             [--ablation 8] [--real-dir ../shared/samples/woodblock]
+
+Pages: generated vertical woodblock-style pages (Ming and Kai fonts, half with a red
+seal over the text, aged paper, mild blur, noise and skew), generated horizontal
+Republican-era pages (half traditional, read with chi_tra; half simplified, chi_sim),
+and the real woodblock scans in --real-dir with our own transcriptions in
+benchmarks/ocr_ground_truth/. CER is the Levenshtein distance over the length of the
+truth, on NFC text with whitespace removed and a few variant forms folded (VARIANTS),
+summed over a subset's pages. Seconds per page are wall time and CPU time (this process,
+all its threads, and the Tesseract processes it ran): on a shared machine the CPU time is
+the steadier figure. Raw
+engines read the original page; our pipeline reads the deskewed page, as the ingest
+Ocr task reads the access derivative the Derivative task made. That deskew is timed
+apart (the "deskew" line): ingest pays it for the IIIF image whether or not OCR runs.
+
+``--ablation N`` also runs our pipeline with each preprocessing step switched (off, or
+Sauvola for Otsu) on N vertical pages and the real ones, to show what each step is worth.
+Use --vertical 4 --horizontal 2 for a quick run. Raw `--psm 5` (one vertical block) runs
+on vertical pages only; "ours, PP-OCR" is the unmapped reading plus the script mapping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pytesseract
+import pyvips
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pipeline import ocr  # noqa: E402
+from pipeline.deskew import deskew, estimate_skew  # noqa: E402
+from pipeline.ocr.script import Script, ScriptMapper  # noqa: E402
+from pipeline.synthetic import render_horizontal_page, render_vertical_page, sample_text_for_page  # noqa: E402
+
+GROUND_TRUTH = REPO / "benchmarks" / "ocr_ground_truth"
+UNMAPPED, MAPPED = "ours, PP-OCR, no mapping", "ours, PP-OCR"
+DEFAULT_REAL = REPO.parent / "shared" / "samples" / "woodblock"
+# Variant forms counted as the same character, both ways (traditional variants only:
+# a simplified form in place of a traditional one stays an error).
+VARIANTS = str.maketrans("爲卽旣敎眞衆葢尙戸户説録黒", "為即既教真眾蓋尚戶戶說錄黑")
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    subsets: tuple[str, ...]
+    image: np.ndarray  # RGB, as captured
+    truth: str
+    vertical: bool
+    lang: str  # Tesseract -l for raw runs
+    script: Script
+    access: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3), np.uint8))  # deskewed
+    deskew_seconds: float = 0.0
+
+
+@dataclass
+class Tally:
+    errors: int = 0
+    length: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0  # CPU seconds of this process and its children (Tesseract runs)
+    pages: int = 0
+    confidence: float = 0.0
+    flagged: int = 0  # pages our review rule flags "needs OCR review"
+
+    def add(self, errors: int, length: int, seconds: float, confidence: float | None = None, cpu: float = 0.0) -> None:
+        self.errors, self.length, self.seconds, self.pages = (
+            self.errors + errors, self.length + length, self.seconds + seconds, self.pages + 1)
+        self.cpu += cpu
+        if confidence is not None:
+            self.confidence += confidence
+            self.flagged += confidence < ocr.REVIEW_THRESHOLD
+
+    def __str__(self) -> str:
+        pages = max(1, self.pages)
+        return f"{self.errors / max(1, self.length):.3f} {self.seconds / pages:5.2f}s {self.cpu / pages:5.2f}c"
+
+    def review(self) -> str:
+        return f"{self.confidence / max(1, self.pages):.2f} ({self.flagged}/{self.pages})"
+
+
+@dataclass
+class MappingCount:
+    changed: int = 0
+    harmed: int = 0  # a correct character changed into a wrong one
+    fixed: int = 0  # a wrong character changed into the right one
+    by_char: dict[str, int] = field(default_factory=dict)
+
+
+def normalise(text: str) -> str:
+    return "".join(unicodedata.normalize("NFC", text).split()).translate(VARIANTS)
+
+
+def levenshtein(truth: str, found: str) -> int:
+    row = list(range(len(found) + 1))
+    for i, t in enumerate(truth, 1):
+        diagonal, row[0] = row[0], i
+        for j, f in enumerate(found, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (t != f))
+    return row[-1]
+
+
+def aligned_pairs(truth: str, found: str) -> dict[int, str]:
+    """Map each position of ``found`` to the truth character it was aligned with as a match or substitution."""
+    n, m = len(truth), len(found)
+    cost = np.zeros((n + 1, m + 1), dtype=np.int32)
+    cost[:, 0], cost[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1, cost[i - 1, j - 1] + (truth[i - 1] != found[j - 1]))
+    pairs, i, j = {}, n, m
+    while i > 0 and j > 0:
+        if cost[i, j] == cost[i - 1, j - 1] + (truth[i - 1] != found[j - 1]):
+            pairs[j - 1] = truth[i - 1]
+            i, j = i - 1, j - 1
+        elif cost[i, j] == cost[i - 1, j] + 1:
+            i -= 1
+        else:
+            j -= 1
+    return pairs
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def generated_vertical(count: int, width: int, height: int) -> list[Page]:
+    rng = np.random.default_rng(2024)
+    pages = []
+    for i in range(count):
+        style, seal = ("ming", "kai")[i % 2], (i // 2) % 2 == 0
+        rendered = render_vertical_page(
+            sample_text_for_page(i, 200), width=width, height=height, style=style, seal=seal, seed=100 + i,
+            skew_deg=float(rng.uniform(-1.5, 1.5)), blur=float(rng.uniform(0.4, 1.0)),
+            noise=float(rng.uniform(0.01, 0.03)))
+        subsets = ("vertical", style, "seal" if seal else "no seal", f"{style}, {'seal' if seal else 'no seal'}")
+        pages.append(Page(f"v{i:02d}", subsets, np.asarray(rendered.image), rendered.text, True,
+                          "chi_tra_vert", Script.TRADITIONAL))
+    return pages
+
+
+def generated_horizontal(count: int, width: int, height: int) -> list[Page]:
+    to_simplified = ScriptMapper(Script.SIMPLIFIED, guarded=False)
+    rng = np.random.default_rng(1912)
+    pages = []
+    for i in range(count):
+        simplified = i % 2 == 1
+        text = sample_text_for_page(40 + i, 24 * 28)
+        text = to_simplified.map_text(text) if simplified else text
+        rendered = render_horizontal_page(
+            text, width=width, height=height, style="ming", seed=200 + i,
+            skew_deg=float(rng.uniform(-1.0, 1.0)), blur=float(rng.uniform(0.3, 0.8)),
+            noise=float(rng.uniform(0.01, 0.02)))
+        lang, script = ("chi_sim", Script.SIMPLIFIED) if simplified else ("chi_tra", Script.TRADITIONAL)
+        pages.append(Page(f"h{i:02d}", ("horizontal", f"horizontal {lang}"), np.asarray(rendered.image),
+                          rendered.text, False, lang, script))
+    return pages
+
+
+def real_pages(folder: Path) -> list[Page]:
+    pages = []
+    for truth_file in sorted(GROUND_TRUTH.glob("woodblock-*.txt")):
+        image_file = folder / (truth_file.stem.removeprefix("woodblock-") + ".png")
+        if not image_file.is_file():
+            print(f"skipping {truth_file.name}: {image_file} not found", file=sys.stderr)
+            continue
+        image = np.asarray(Image.open(image_file).convert("RGB"))
+        pages.append(Page(image_file.stem, ("real woodblock",), image, truth_file.read_text(encoding="utf-8"),
+                          True, "chi_tra_vert", Script.TRADITIONAL))
+    return pages
+
+
+# --- systems ---------------------------------------------------------------------------------
+
+
+Result = str | tuple[str, float] | None  # text, or text and mean confidence; None: not run on this page
+
+
+def raw_tesseract(psm: int, *, vertical_only: bool = False) -> Callable[[Page], Result]:
+    def run(page: Page) -> Result:
+        if vertical_only and not page.vertical:
+            return None
+        return pytesseract.image_to_string(Image.fromarray(page.image), lang=page.lang, config=f"--psm {psm}")
+    return run
+
+
+def raw_ppocr() -> Callable[[Page], Result]:
+    from rapidocr_onnxruntime import RapidOCR
+    engine = RapidOCR()
+
+    def run(page: Page) -> str:
+        result, _ = engine(page.image[:, :, ::-1])  # RapidOCR wants BGR, as cv2.imread gives
+        return "\n".join(text for _, text, _ in result or [])
+    return run
+
+
+def pipeline(engine: ocr.OcrEngine, preprocessing: ocr.Preprocessing, mapped: bool = True) -> Callable[[Page], Result]:
+    """Our pipeline on the page's access image; ``mapped=False`` leaves out the script mapping."""
+    engines: dict[str, ocr.Engine] = {}
+
+    def run(page: Page) -> Result:
+        lang = page.lang if not page.vertical else "chi_tra_vert"
+        reader = engines.setdefault(lang, ocr.make_engine(engine, lang))
+        image = page.access
+        script = page.script if mapped and engine is ocr.OcrEngine.PPOCR else Script.OTHER
+        result = ocr.recognise_page(image, lang=lang, vertical=page.vertical, engine=reader,
+                                    preprocessing=preprocessing, script=script, page=page.name, timeout=600)
+        return ocr.to_text(result), result.mean_confidence
+    return run
+
+
+def with_access_image(page: Page) -> Page:
+    """Return ``page`` with its deskewed access image, as the Derivative task makes it, and the time taken."""
+    start = time.perf_counter()
+    vips = pyvips.Image.new_from_array(page.image, interpretation="srgb")
+    result = deskew(vips, estimate_skew(page.image))
+    access = np.ndarray(buffer=result.image.write_to_memory(), dtype=np.uint8,
+                        shape=(result.image.height, result.image.width, result.image.bands))
+    return replace(page, access=access, deskew_seconds=time.perf_counter() - start)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def measure(systems: dict[str, Callable[[Page], Result]], pages: list[Page]) -> tuple[dict, dict[str, MappingCount]]:
+    tallies: dict[tuple[str, str], Tally] = {}
+    mapping = {"guarded (ours)": MappingCount(), "every OpenCC change": MappingCount()}
+    for page in pages:
+        truth = normalise(page.truth)
+        for subset in page.subsets:
+            tallies.setdefault((subset, "deskew"), Tally()).add(0, 0, page.deskew_seconds)
+        for name, system in systems.items():
+            start, cpu_start = time.perf_counter(), cpu_seconds()
+            result = system(page)
+            seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+            if result is None:
+                continue
+            found, confidence = result if isinstance(result, tuple) else (result, None)
+            errors = levenshtein(truth, normalise(found))
+            for subset in page.subsets:
+                tallies.setdefault((subset, name), Tally()).add(errors, len(truth), seconds, confidence, cpu)
+            if name == UNMAPPED and page.script is Script.TRADITIONAL:
+                count_mapping(truth, normalise(found), page.script, mapping)
+            if name == UNMAPPED:
+                # The mapping is a pure step after recognition: map the same reading
+                # rather than recognising the page a second time.
+                start, cpu_start = time.perf_counter(), cpu_seconds()
+                mapped = ScriptMapper(page.script).map_text(found)
+                seconds, cpu = seconds + time.perf_counter() - start, cpu + cpu_seconds() - cpu_start
+                for subset in page.subsets:
+                    tallies.setdefault((subset, MAPPED), Tally()).add(
+                        levenshtein(truth, normalise(mapped)), len(truth), seconds, confidence, cpu)
+        print(f"  {page.name} done", file=sys.stderr, flush=True)
+    return tallies, mapping
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its finished children (Tesseract)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def count_mapping(truth: str, found: str, script: Script, counts: dict[str, MappingCount]) -> None:
+    pairs = aligned_pairs(truth, found)
+    for (label, count), guarded in zip(counts.items(), (True, False)):
+        mapper = ScriptMapper(script, guarded=guarded)
+        for j, ch in enumerate(found):
+            new = normalise(mapper.map_char(ch)) or ch
+            if new == ch:
+                continue
+            count.changed += 1
+            count.by_char[f"{ch}→{new}"] = count.by_char.get(f"{ch}→{new}", 0) + 1
+            count.harmed += pairs.get(j) == ch
+            count.fixed += pairs.get(j) == new
+
+
+def report(title: str, tallies: dict, systems: list[str], subsets: list[str], *, review: bool = False) -> None:
+    what = "mean glyph confidence (pages flagged for review)" if review else "CER, wall s/page, CPU s/page (c)"
+    print(f"\n{title}\n{what} per subset ({', '.join(systems)})")
+    width = max(len(s) for s in systems) + 2
+    print(f"{'subset':24} {'pages':>5}  " + "".join(f"{s:>{width}}" for s in systems))
+    for subset in subsets:
+        row = [tallies.get((subset, s)) for s in systems]
+        pages = next((t.pages for t in row if t), 0)
+        cells = [(t.review() if review else str(t)) if t else "-" for t in row]
+        if pages:
+            print(f"{subset:24} {pages:5d}  " + "".join(f"{c:>{width}}" for c in cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--vertical", type=int, default=32, help="generated vertical pages (default 32)")
+    parser.add_argument("--horizontal", type=int, default=10, help="generated horizontal pages (default 10)")
+    parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--height", type=int, default=2000)
+    parser.add_argument("--real-dir", type=Path, default=DEFAULT_REAL)
+    parser.add_argument("--ablation", type=int, default=0, metavar="N",
+                        help="also switch each preprocessing step, on the first N vertical pages and the real ones")
+    args = parser.parse_args()
+    vertical = generated_vertical(args.vertical, args.width, args.height)
+    horizontal = generated_horizontal(args.horizontal, args.width, args.height)
+    real = real_pages(args.real_dir)
+    vertical, horizontal, real = ([with_access_image(p) for p in group] for group in (vertical, horizontal, real))
+    full = ocr.Preprocessing()
+    systems = {
+        "raw tess psm5": raw_tesseract(5, vertical_only=True),
+        "raw tess psm3": raw_tesseract(3),
+        "raw PP-OCR": raw_ppocr(),
+        "ours, Tesseract": pipeline(ocr.OcrEngine.TESSERACT, full),
+        UNMAPPED: pipeline(ocr.OcrEngine.PPOCR, full, mapped=False),
+    }
+    tallies, mapping = measure(systems, vertical + horizontal + real)
+    subsets = ["vertical", "ming", "kai", "seal", "no seal", "ming, seal", "ming, no seal", "kai, seal",
+               "kai, no seal", "horizontal", "horizontal chi_tra", "horizontal chi_sim", "real woodblock"]
+    report("Generated and real pages", tallies, [*systems, MAPPED], subsets)
+    report("Deskew (the Derivative task, before OCR)", tallies, ["deskew"], subsets)
+    report(f"Review signal (threshold {ocr.REVIEW_THRESHOLD})", tallies, ["ours, Tesseract", MAPPED], subsets,
+           review=True)
+    for label, count in mapping.items():
+        top = ", ".join(f"{k} {v}" for k, v in sorted(count.by_char.items(), key=lambda kv: -kv[1])[:12])
+        print(f"\nOpenCC s2t mapping, {label}: {count.changed} characters changed, {count.fixed} wrong→right, "
+              f"{count.harmed} right→wrong. Most frequent: {top}")
+    if args.ablation:
+        ablation(vertical[: args.ablation] + real)
+
+
+def ablation(pages: list[Page]) -> None:
+    full = ocr.Preprocessing()
+    variants = {
+        "all steps": full,
+        "no seal suppression": replace(full, seal_suppression=False),
+        "Sauvola binarisation": replace(full, binarisation=ocr.Binarisation.SAUVOLA),
+        "binary page to engine": replace(full, binary_to_engine=True),
+        "no rule removal": replace(full, remove_rules=False),
+        "no column segmentation": replace(full, segment_columns=False),
+        "no note splitting": replace(full, split_notes=False),
+    }
+    for engine in (ocr.OcrEngine.TESSERACT, ocr.OcrEngine.PPOCR):
+        systems = {name: pipeline(engine, p) for name, p in variants.items()}
+        tallies, _ = measure(systems, pages)
+        report(f"Ablation, {engine.value}", tallies, list(systems),
+               ["vertical", "seal", "no seal", "real woodblock"])
+
+
+if __name__ == "__main__":
+    main()

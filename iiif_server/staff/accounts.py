@@ -1,0 +1,244 @@
+"""Staff accounts, passwords and login sessions in ``<home>/staff.sqlite``.
+
+Passwords are stored as scrypt hashes (memory-hard: N=2^15, r=8 takes 32 MiB and about
+0.1 s per try), with the parameters in the stored string so they can be raised later.
+A session is a random secret in a cookie; only its SHA-256 is stored, with its expiry
+and the CSRF token of its forms. Five wrong passwords in 15 minutes lock an account for
+15 minutes. Accounts are made with ``shuying user add``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import enum
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import ShuyingError
+
+log = logging.getLogger(__name__)
+
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # the same names as staff tokens (tokens.py)
+MIN_PASSWORD = 10
+SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P = 15, 8, 1
+SCRYPT_MAXMEM = 64 * 1024 * 1024
+MAX_FAILURES, FAILURE_WINDOW = 5, 15 * 60.0
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    password TEXT NOT NULL,
+    created REAL NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    hash TEXT PRIMARY KEY,
+    name TEXT NOT NULL REFERENCES accounts (name),
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    csrf TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (name TEXT NOT NULL, at REAL NOT NULL);
+"""
+
+
+class Role(str, enum.Enum):
+    TECHNICIAN = "technician"  # sees records
+    CONSERVATOR = "conservator"  # makes records; amends their own and others' unsigned ones
+    ARCHIVIST = "archivist"  # sees records and reports
+    ADMIN = "admin"  # everything, including others' signed-off records
+
+
+ROLE_LABELS = {Role.TECHNICIAN: "技术员 technician", Role.CONSERVATOR: "修复师 conservator",
+               Role.ARCHIVIST: "档案员 archivist", Role.ADMIN: "管理员 admin"}
+
+
+class AccountError(ShuyingError):
+    """An account cannot be made, changed or used as asked."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    role: Role
+    display_name: str
+    created: float
+    disabled: bool = False
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or self.name
+
+    @property
+    def can_create(self) -> bool:
+        """Tell whether this account may make conservation records."""
+        return self.role in (Role.CONSERVATOR, Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class Session:
+    account: Account
+    created: float
+    expires: float
+    csrf: str
+
+
+def hash_password(password: str, *, log2_n: int = SCRYPT_LOG2_N) -> str:
+    """Return the stored form of a password: ``scrypt$<log2 N>$<r>$<p>$<salt>$<hash>``."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, log2_n, SCRYPT_R, SCRYPT_P)
+    return "$".join(["scrypt", str(log2_n), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest)])
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Tell whether ``password`` matches a stored hash (in constant time)."""
+    try:
+        scheme, log2_n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        found = _scrypt(password, base64.b64decode(salt), int(log2_n), int(r), int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(found, base64.b64decode(digest))
+
+
+class AccountStore:
+    """Accounts, sessions and failed logins of one ``staff.sqlite``."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time, *,
+                 log2_n: int = SCRYPT_LOG2_N) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.log2_n = log2_n
+        self._dummy = ""
+
+    def add_user(self, name: str, role: Role, password: str, *, display_name: str = "") -> Account:
+        """Make an account; AccountError for a bad or taken name or a short password."""
+        if not USER_NAME.fullmatch(name):
+            raise AccountError(self.path, f"user name {name!r} must be 1-64 letters, digits or ._@- "
+                                          "(a display name may be Chinese: --display-name)")
+        self._check_password(password)
+        account = Account(name, role, display_name.strip(), self.clock())
+        with self._db() as db:
+            if db.execute("SELECT 1 FROM accounts WHERE name = ?", (name,)).fetchone():
+                raise AccountError(self.path, f"user {name!r} exists already")
+            db.execute("INSERT INTO accounts VALUES (?, ?, ?, ?, ?, 0)", (name, role.value, account.display_name,
+                                                                          hash_password(password, log2_n=self.log2_n),
+                                                                          account.created))
+        log.info("staff account %s (%s) created", name, role.value)
+        return account
+
+    def account(self, name: str) -> Account | None:
+        """Return an account by name, or None."""
+        with self._db() as db:
+            row = db.execute("SELECT name, role, display_name, created, disabled FROM accounts WHERE name = ?",
+                             (name,)).fetchone()
+        return _account(row) if row else None
+
+    def accounts(self) -> list[Account]:
+        """Return every account, by name."""
+        with self._db() as db:
+            rows = db.execute("SELECT name, role, display_name, created, disabled FROM accounts ORDER BY name")
+            return [_account(row) for row in rows]
+
+    def authenticate(self, name: str, password: str) -> Account | None:
+        """Return the account if the password is right; None otherwise (also while it is locked)."""
+        now = self.clock()
+        with self._db() as db:
+            row = db.execute("SELECT password FROM accounts WHERE name = ? AND disabled = 0", (name,)).fetchone()
+            recent = db.execute("SELECT COUNT(*) FROM failures WHERE name = ? AND at > ?",
+                                (name, now - FAILURE_WINDOW)).fetchone()[0]
+        # An unknown name costs the same scrypt as a known one: timing tells nothing.
+        matched = check_password(password, row[0] if row else self._dummy_hash())
+        if row and matched and recent < MAX_FAILURES:
+            return self.account(name)
+        with self._db() as db:
+            db.execute("DELETE FROM failures WHERE at < ?", (now - FAILURE_WINDOW,))
+            db.execute("INSERT INTO failures VALUES (?, ?)", (name, now))
+        log.info("staff login refused for %r%s", name, " (locked)" if recent >= MAX_FAILURES else "")
+        return None
+
+    def start_session(self, account: Account, lifetime: float) -> tuple[str, Session]:
+        """Open a session for ``account``; return its secret (for the cookie) and the session."""
+        secret = secrets.token_urlsafe(32)
+        session = Session(account, self.clock(), self.clock() + lifetime, secrets.token_urlsafe(32))
+        with self._db() as db:
+            db.execute("DELETE FROM sessions WHERE expires < ?", (session.created,))
+            db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)", (_sha256(secret), account.name,
+                                                                      session.created, session.expires, session.csrf))
+        return secret, session
+
+    def session(self, secret: str) -> Session | None:
+        """Return the live session of a cookie secret; None if unknown, expired or its account disabled."""
+        if not secret or len(secret) > 100:
+            return None
+        with self._db() as db:
+            row = db.execute("SELECT a.name, a.role, a.display_name, a.created, a.disabled, s.created, s.expires, "
+                             "s.csrf FROM sessions s JOIN accounts a USING (name) WHERE s.hash = ?",
+                             (_sha256(secret),)).fetchone()
+        if row is None or row[6] <= self.clock() or row[4]:
+            return None
+        return Session(_account(row[:5]), row[5], row[6], row[7])
+
+    def end_session(self, secret: str) -> None:
+        """Close a session (log out)."""
+        with self._db() as db:
+            db.execute("DELETE FROM sessions WHERE hash = ?", (_sha256(secret),))
+
+    def _check_password(self, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(self.path, f"a password needs at least {MIN_PASSWORD} characters")
+
+    def _dummy_hash(self) -> str:
+        if not self._dummy:
+            self._dummy = hash_password(secrets.token_urlsafe(16), log2_n=self.log2_n)
+        return self._dummy
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))  # password hashes: owner only
+            db = sqlite3.connect(self.path, timeout=30)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise AccountError(self.path, f"cannot open the staff accounts: {exc}") from None
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+
+def _account(row: tuple) -> Account:
+    return Account(row[0], Role(row[1]), row[2], row[3], bool(row[4]))
+
+
+def _scrypt(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2**log2_n, r=r, p=p, maxmem=SCRYPT_MAXMEM,
+                          dklen=32)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

@@ -1,0 +1,166 @@
+"""Values shared by the OCR steps: results, options, and the role every engine plays."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from pipeline.errors import OcrError
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+Span = tuple[int, int]  # [start, end) along one axis
+
+# Below this mean glyph confidence a page is flagged "needs OCR review". On the
+# benchmark, generated pages (CER 0.05-0.12) averaged 0.80-0.98 with either engine and
+# none fell below; the real woodblock pages read by Tesseract (CER 0.37) averaged 0.54
+# and all four were flagged; read by PP-OCR (CER 0.175), 0.84, none flagged.
+REVIEW_THRESHOLD = 0.75
+# Paper left on each side of a column crop given to an engine, as a fraction of the
+# column's width: engines read glyphs that touch the crop's edge badly.
+CROP_MARGIN = 0.15
+
+
+class OcrEngine(str, enum.Enum):
+    """The recognisers Shuying can run."""
+
+    TESSERACT = "tesseract"
+    PPOCR = "ppocr"  # PaddleOCR PP-OCRv4 through rapidocr-onnxruntime
+
+
+class Binarisation(str, enum.Enum):
+    OTSU = "otsu"  # one threshold for the page
+    SAUVOLA = "sauvola"  # a threshold per neighbourhood, for stained, uneven paper
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The preprocessing steps, each kept only where the benchmark shows it lowers CER."""
+
+    seal_suppression: bool = True  # read the red channel, where vermilion seals vanish
+    binarisation: Binarisation = Binarisation.OTSU  # for the masks columns are cut from
+    binary_to_engine: bool = False  # give the engine the binarised page, not the grey one
+    remove_rules: bool = True  # paint frame lines, rules, blots and specks white
+    segment_columns: bool = True  # read vertical pages column by column
+    split_notes: bool = True  # read double-line notes (双行小注) as two sub-columns
+
+    def as_parameters(self) -> dict[str, str]:
+        return {
+            "seal_suppression": _flag(self.seal_suppression),
+            "binarisation": self.binarisation.value,
+            "binary_to_engine": _flag(self.binary_to_engine),
+            "remove_rules": _flag(self.remove_rules),
+            "segment_columns": _flag(self.segment_columns),
+            "split_notes": _flag(self.split_notes),
+        }
+
+
+@dataclass(frozen=True)
+class OcrGlyph:
+    """One recognised unit: a CJK character, or a whole word in alphabetic scripts."""
+
+    char: str
+    box: Box
+    confidence: float  # 0..1
+
+
+@dataclass(frozen=True)
+class OcrLine:
+    """A text line (horizontal) or column (vertical), glyphs in reading order."""
+
+    text: str
+    box: Box
+    confidence: float  # mean of its glyphs'
+    glyphs: tuple[OcrGlyph, ...]
+    note: bool = False  # one half of a double-line note (双行小注)
+
+
+@dataclass(frozen=True)
+class OcrPage:
+    """The text of one page in reading order, in the pixel space of the image read."""
+
+    width: int
+    height: int
+    lines: tuple[OcrLine, ...] = ()
+    engine: str = OcrEngine.TESSERACT.value
+    engine_version: str = ""
+    language: str = ""  # the model: a Tesseract -l value, or the PP-OCR model file
+    parameters: dict[str, str] = field(default_factory=dict, hash=False)
+    vertical: bool = False
+
+    @property
+    def mean_confidence(self) -> float:
+        return mean(g.confidence for line in self.lines for g in line.glyphs)
+
+    def needs_review(self, threshold: float = REVIEW_THRESHOLD) -> bool:
+        """True when glyphs were read with a mean confidence below ``threshold``."""
+        return bool(self.lines) and self.mean_confidence < threshold
+
+
+@dataclass(frozen=True)
+class ReadChar:
+    """A character as an engine read it; ``start``/``end`` run along the reading axis."""
+
+    char: str
+    confidence: float  # 0..1
+    start: float  # pixels of the image the engine was given
+    end: float
+
+
+@dataclass(frozen=True)
+class ReadLine:
+    """A line an engine found itself (whole-page reading), its characters in order."""
+
+    box: Box
+    chars: tuple[ReadChar, ...]
+    vertical: bool = False
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The time left for one page; ``page`` names it in errors."""
+
+    page: str
+    timeout: float
+    at: float  # time.monotonic() value
+
+    @classmethod
+    def start(cls, page: str, timeout: float) -> Deadline:
+        return cls(page, timeout, time.monotonic() + timeout)
+
+    def remaining(self) -> float:
+        """Return seconds left; raise OcrError when none are."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise OcrError(f"{self.page}: OCR timed out after {self.timeout:g} s")
+        return left
+
+
+class Engine(Protocol):
+    """A recogniser: reads single columns (or lines) cut by us, or a whole page by itself."""
+
+    name: OcrEngine
+    model: str
+
+    def version(self) -> str: ...
+
+    def read_columns(self, crops: list[np.ndarray], deadline: Deadline) -> list[list[ReadChar]]:
+        """Read vertical crops top to bottom; positions are crop rows."""
+        ...
+
+    def read_page(self, grey: np.ndarray, deadline: Deadline, *, vertical: bool) -> list[ReadLine]:
+        """Find and read the lines of a whole page; positions are page pixels."""
+        ...
+
+
+def mean(values: Iterable[float]) -> float:
+    items = list(values)
+    return float(sum(items) / len(items)) if items else 0.0
+
+
+def _flag(value: bool) -> str:
+    return "on" if value else "off"

@@ -1,0 +1,162 @@
+"""PaddleOCR's PP-OCRv4 Chinese models through rapidocr-onnxruntime, on the CPU.
+
+The models ship inside the rapidocr-onnxruntime wheel: nothing is downloaded at
+run time. We use its detector only for whole-page reading; columns we cut
+ourselves go straight to the recogniser, rotated 90° counter-clockwise as PP-OCR
+itself does with tall text boxes (its recogniser was trained on such crops).
+Character positions come from the CTC frames each character was decoded from.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pipeline.errors import OcrError
+from pipeline.ocr.model import Box, Deadline, OcrEngine, ReadChar, ReadLine
+
+__all__ = ["PpOcrEngine"]
+
+log = logging.getLogger(__name__)
+
+PACKAGE = "rapidocr-onnxruntime"
+BATCH = 6  # crops per recogniser call, as RapidOCR's own default
+REC_HEIGHT = 48  # the recogniser's input height (PP-OCRv4: 3 x 48 x W)
+# A run of blank frames at least this long, where non-blank classes reach this much
+# probability at some frame, hides a glyph (see PpOcrEngine._decode).
+HIDDEN_MIN_FRAMES = 3
+HIDDEN_MIN_PROBABILITY = 0.2
+TALL = 1.5  # a detected box this many times taller than wide is a vertical line (RapidOCR's rule)
+
+
+class PpOcrEngine:
+    """PP-OCRv4 detection and recognition (Chinese, simplified and traditional) via RapidOCR."""
+
+    name = OcrEngine.PPOCR
+
+    def __init__(self, *, threads: int = 0) -> None:
+        try:
+            from rapidocr_onnxruntime import RapidOCR
+        except ImportError:
+            raise OcrError(f"the PP-OCR engine needs the {PACKAGE} package (pip install {PACKAGE})") from None
+        options: dict[str, Any] = {"intra_op_num_threads": threads} if threads else {}
+        self._ocr = RapidOCR(**options)
+        self._rec = self._ocr.text_rec
+        self._characters: list[str] = list(self._rec.postprocess_op.character)
+        self.model = _model_names(Path(sys.modules["rapidocr_onnxruntime"].__file__ or "").parent / "models")
+
+    def version(self) -> str:
+        return f"{importlib.metadata.version(PACKAGE)} (onnxruntime {importlib.metadata.version('onnxruntime')})"
+
+    def read_columns(self, crops: list[np.ndarray], deadline: Deadline) -> list[list[ReadChar]]:
+        """Read vertical crops top to bottom; positions are crop rows."""
+        return self._recognise([np.rot90(crop) for crop in crops], deadline)
+
+    def read_page(self, grey: np.ndarray, deadline: Deadline, *, vertical: bool) -> list[ReadLine]:
+        """Detect text boxes, read each, and order them right to left (vertical) or top down."""
+        deadline.remaining()
+        image = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+        try:
+            found, _ = self._ocr.text_det(image)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise OcrError(f"{deadline.page}: PP-OCR detection failed: {exc}") from exc
+        boxes = [_bounds(quad, grey.shape) for quad in (found if found is not None else [])]
+        boxes = [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
+        tall = [(b[3] - b[1]) >= TALL * (b[2] - b[0]) for b in boxes]
+        crops = [np.rot90(grey[y0:y1, x0:x1]) if t else grey[y0:y1, x0:x1] for (x0, y0, x1, y1), t in zip(boxes, tall)]
+        reads = self._recognise(crops, deadline)
+        lines = [_page_line(box, chars, t) for box, chars, t in zip(boxes, reads, tall) if chars]
+        key = (lambda ln: (-ln.box[2], ln.box[1])) if vertical else (lambda ln: (ln.box[1], ln.box[0]))
+        return sorted(lines, key=key)
+
+    def _recognise(self, crops: list[np.ndarray], deadline: Deadline) -> list[list[ReadChar]]:
+        """Recognise horizontal crops in batches of similar width; positions are crop columns."""
+        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / max(1, crops[i].shape[0]))
+        results: list[list[ReadChar]] = [[] for _ in crops]
+        for first in range(0, len(order), BATCH):
+            deadline.remaining()
+            indices = order[first : first + BATCH]
+            for index, chars in zip(indices, self._recognise_batch([crops[i] for i in indices], deadline)):
+                results[index] = chars
+        return results
+
+    def _recognise_batch(self, crops: list[np.ndarray], deadline: Deadline) -> list[list[ReadChar]]:
+        ratio = max(320 / REC_HEIGHT, *(c.shape[1] / max(1, c.shape[0]) for c in crops))
+        images = [cv2.cvtColor(np.ascontiguousarray(c), cv2.COLOR_GRAY2BGR) for c in crops]
+        batch = np.stack([self._rec.resize_norm_img(image, ratio) for image in images]).astype(np.float32)
+        try:
+            predictions = self._rec.session(batch)[0]
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise OcrError(f"{deadline.page}: PP-OCR recognition failed: {exc}") from exc
+        stride = batch.shape[3] / predictions.shape[1]  # input pixels per CTC frame
+        return [
+            self._decode(frames, stride * crop.shape[1] / _resized_width(crop, ratio))
+            for frames, crop in zip(predictions, crops)
+        ]
+
+    def _decode(self, frames: np.ndarray, scale: float) -> list[ReadChar]:
+        """Greedy CTC decoding that keeps, per character, its frames and their mean probability.
+
+        A glyph the model has no class for (its dictionary lacks many traditional
+        characters, 論, 說, 從 among them) decodes as a run of blanks in which the
+        simplified form still shows: such a run gets its best non-blank class.
+        """
+        best, probability = frames.argmax(axis=1), frames.max(axis=1)
+        chars: list[ReadChar] = []
+        start = 0
+        for t in range(1, len(best) + 1):
+            if t < len(best) and best[t] == best[start]:
+                continue
+            index = int(best[start])
+            if index == 0 and chars and t < len(best):  # between glyphs, not in the margins
+                index = self._hidden_glyph(frames[start:t])
+            if index and self._characters[index].strip():
+                confidence = float(frames[start:t, index].max() if best[start] == 0 else probability[start:t].mean())
+                chars.append(ReadChar(self._characters[index], confidence, start * scale, t * scale))
+            start = t
+        return chars
+
+    @staticmethod
+    def _hidden_glyph(blanks: np.ndarray) -> int:
+        """Return the class a run of blank frames most likely hides, or 0 (blank) if none."""
+        if len(blanks) < HIDDEN_MIN_FRAMES:
+            return 0
+        ink = 1.0 - blanks[:, 0]
+        if ink.max() < HIDDEN_MIN_PROBABILITY:
+            return 0
+        return int(blanks[:, 1:].sum(axis=0).argmax()) + 1
+
+
+def _model_names(folder: Path) -> str:
+    """Name the detection and recognition models the wheel ships (its config uses these)."""
+    names = sorted(p.stem for p in folder.glob("*.onnx") if "_det_" in p.stem or "_rec_" in p.stem)
+    return "+".join(names) or "PP-OCR"
+
+
+def _resized_width(crop: np.ndarray, ratio: float) -> float:
+    """Return the width RapidOCR's resize gives ``crop`` inside a batch padded to ``ratio``."""
+    return min(REC_HEIGHT * ratio, math.ceil(REC_HEIGHT * crop.shape[1] / max(1, crop.shape[0])))
+
+
+def _bounds(quad: np.ndarray, shape: tuple[int, ...]) -> Box:
+    xs, ys = quad[:, 0], quad[:, 1]
+    height, width = shape[:2]
+    return (
+        max(0, int(np.floor(xs.min()))),
+        max(0, int(np.floor(ys.min()))),
+        min(width, int(np.ceil(xs.max()))),
+        min(height, int(np.ceil(ys.max()))),
+    )
+
+
+def _page_line(box: Box, chars: list[ReadChar], tall: bool) -> ReadLine:
+    offset = box[1] if tall else box[0]
+    moved = tuple(ReadChar(c.char, c.confidence, c.start + offset, c.end + offset) for c in chars)
+    return ReadLine(box, moved, tall)

@@ -1,0 +1,214 @@
+"""Full-text search over OCR text: SQLite FTS5 on character bigrams, with boxes to highlight.
+
+Chinese has no spaces, so SQLite's word tokenizers see a whole column as one word,
+and its trigram tokenizer cannot match two-character queries. We index every
+overlapping pair of characters as a token ("學而時習" → "學而 而時 時習"): a query of
+two or more characters is the phrase of its pairs. A page's text runs on from one
+column (or line) into the next, so phrases split by a column break are found too.
+FTS5 only picks candidate pages; the match itself is found again in the page text,
+where every character keeps its ALTO box (in access-image pixels).
+
+Traditional and simplified forms are folded together before indexing and querying:
+each character is mapped to simplified with OpenCC (``t2s``, the ``opencc`` package),
+so 学而 finds 學而 and 云 finds 雲. Folding is per character and keeps length, so
+positions in the folded text are positions on the page.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import sqlite3
+import unicodedata
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from pipeline import xmlns
+from pipeline.errors import ShuyingError
+from pipeline.ocr.tesseract import is_cjk
+
+__all__ = ["PageText", "SearchError", "SearchHit", "fold", "index_item", "read_alto_page", "search"]
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), access-image pixels
+MIN_QUERY = 2  # characters; a bigram index cannot look up one
+_SCHEMA = (
+    (
+        "CREATE TABLE IF NOT EXISTS page (id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, page_id TEXT NOT NULL,"
+        " text TEXT NOT NULL, boxes TEXT NOT NULL, UNIQUE (item_id, page_id))"
+    ),
+    "CREATE VIRTUAL TABLE IF NOT EXISTS page_grams USING fts5(grams, tokenize = 'unicode61 remove_diacritics 0')",
+)
+
+
+class SearchError(ShuyingError):
+    """The index cannot be read or written, or a query cannot be searched."""
+
+
+@dataclass(frozen=True)
+class PageText:
+    """A page's text in reading order; ``boxes[i]`` is the box and line of ``text[i]`` (None for a space)."""
+
+    page_id: str
+    text: str
+    boxes: tuple[tuple[Box, int] | None, ...]
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One occurrence of a query: where it is and one box per line (column) it touches."""
+
+    item_id: str
+    page_id: str
+    text: str  # as on the page
+    boxes: tuple[Box, ...]
+
+
+def fold(text: str, converter: object | None = None) -> str:
+    """Return ``text`` in the form indexed and searched: NFC, case-folded, simplified, same length.
+
+    ``converter`` is an ``opencc.OpenCC("t2s")`` to reuse; one is made when not given.
+    """
+    converter = converter or _converter()
+    return "".join(_fold_char(ch, converter) for ch in unicodedata.normalize("NFC", text))
+
+
+def read_alto_page(path: Path, page_id: str) -> PageText:
+    """Read the Strings of an ALTO file in order, each character with its String's box and line."""
+    try:
+        tree = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
+    except (OSError, etree.XMLSyntaxError) as exc:
+        raise SearchError(f"{path}: cannot read ALTO: {exc}") from None
+    text: list[str] = []
+    boxes: list[tuple[Box, int] | None] = []
+    for line_number, line in enumerate(tree.iter(xmlns.tag("alto", "TextLine"))):
+        for string in line.iter(xmlns.tag("alto", "String")):
+            content = unicodedata.normalize("NFC", string.get("CONTENT", ""))
+            if text and not (is_cjk(text[-1]) and content and is_cjk(content[0])):
+                text.append(" ")
+                boxes.append(None)
+            box = _box(string)
+            text.extend(content)
+            boxes.extend([(box, line_number)] * len(content))
+    return PageText(page_id, "".join(text), tuple(boxes))
+
+
+def index_item(db: Path, item_id: str, pages: Iterable[PageText]) -> int:
+    """Replace the item's pages in the index at ``db`` (created if missing); return the pages indexed."""
+    converter = _converter()
+    rows = [(page, fold(page.text, converter)) for page in pages]
+    with _transaction(db) as conn:
+        old = [r[0] for r in conn.execute("SELECT id FROM page WHERE item_id = ?", (item_id,))]
+        conn.executemany("DELETE FROM page_grams WHERE rowid = ?", [(i,) for i in old])
+        conn.execute("DELETE FROM page WHERE item_id = ?", (item_id,))
+        for page, folded in rows:
+            boxes = json.dumps([[*b[0], b[1]] if b else None for b in page.boxes], separators=(",", ":"))
+            cursor = conn.execute(
+                "INSERT INTO page (item_id, page_id, text, boxes) VALUES (?, ?, ?, ?)",
+                (item_id, page.page_id, page.text, boxes),
+            )
+            conn.execute("INSERT INTO page_grams (rowid, grams) VALUES (?, ?)", (cursor.lastrowid, _grams(folded)))
+    log.info("indexed %d pages of %s in %s", len(rows), item_id, db)
+    return len(rows)
+
+
+def search(db: Path, query: str, *, item_id: str | None = None, limit: int = 100) -> list[SearchHit]:
+    """Return up to ``limit`` occurrences of ``query`` (two or more characters), in page order."""
+    converter = _converter()
+    needle = "".join(fold(query, converter).split())
+    if len(needle) < MIN_QUERY:
+        raise SearchError(f"query {query!r}: give at least {MIN_QUERY} characters")
+    if not Path(db).is_file():
+        return []
+    phrase = '"' + _grams(needle).replace('"', " ") + '"'
+    sql = "SELECT p.item_id, p.page_id, p.text, p.boxes FROM page_grams g JOIN page p ON p.id = g.rowid WHERE page_grams MATCH ?"
+    params: list[object] = [phrase]
+    if item_id is not None:
+        sql += " AND p.item_id = ?"
+        params.append(item_id)
+    with _transaction(db, write=False) as conn:
+        rows = conn.execute(sql + " ORDER BY p.item_id, p.page_id", params).fetchall()
+    hits = [hit for row in rows for hit in _hits(row, needle, converter)]
+    return hits[:limit]
+
+
+def _hits(row: tuple[str, str, str, str], needle: str, converter: object) -> list[SearchHit]:
+    item_id, page_id, text, boxes_json = row
+    boxes = json.loads(boxes_json)
+    squeezed = [(i, ch) for i, ch in enumerate(fold(text, converter)) if not ch.isspace()]
+    haystack = "".join(ch for _, ch in squeezed)
+    hits, start = [], haystack.find(needle)
+    while start >= 0:
+        positions = [squeezed[k][0] for k in range(start, start + len(needle))]
+        found = "".join(text[p] for p in positions)
+        hits.append(SearchHit(item_id, page_id, found, _line_boxes(boxes, positions)))
+        start = haystack.find(needle, start + 1)
+    return hits
+
+
+def _line_boxes(boxes: list[list[int] | None], positions: list[int]) -> tuple[Box, ...]:
+    """Union the boxes of the matched characters line by line, in reading order."""
+    lines: dict[int, Box] = {}
+    for entry in (boxes[p] for p in positions):
+        if entry is None:
+            continue
+        x0, y0, x1, y1, line = entry
+        a = lines.get(line, (x0, y0, x1, y1))
+        lines[line] = (min(a[0], x0), min(a[1], y0), max(a[2], x1), max(a[3], y1))
+    return tuple(lines[line] for line in sorted(lines))
+
+
+def _grams(text: str) -> str:
+    chars = [ch for ch in text if not ch.isspace()]
+    return " ".join(a + b for a, b in itertools.pairwise(chars))
+
+
+@contextmanager
+def _transaction(db: Path, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+    """Open the index (creating it), run one transaction, commit it and close."""
+    try:
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(db), timeout=30, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise SearchError(f"{db}: cannot open the search index: {exc}") from None
+    try:
+        # IMMEDIATE: one writer at a time (parallel ingests); readers see the old or the new item.
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        yield conn
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        conn.rollback()
+        raise SearchError(f"{db}: search index: {exc}") from None
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+def _box(string: etree._Element) -> Box:
+    x, y, w, h = (int(float(string.get(k, "0"))) for k in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))
+    return (x, y, x + w, y + h)
+
+
+def _fold_char(ch: str, converter: object) -> str:
+    lowered = ch.casefold()
+    ch = lowered if len(lowered) == 1 else ch
+    simplified = converter.convert(ch) if converter is not None else ch  # type: ignore[attr-defined]
+    return simplified if len(simplified) == 1 else ch
+
+
+def _converter() -> object:
+    try:
+        import opencc
+    except ImportError:
+        raise SearchError("traditional/simplified folding needs the opencc package (pip install opencc)") from None
+    return opencc.OpenCC("t2s")
