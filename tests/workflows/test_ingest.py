@@ -99,7 +99,11 @@ def test_killed_ingest_resumes_without_recomputing_or_duplicating(tmp_path, home
     assert leftovers(home) == []
 
 
-def test_two_workers_on_a_central_luigid_process_each_page_once(tmp_path, small_batch, home):
+def test_two_workers_on_a_central_luigid_process_each_page_once(tmp_path, home):
+    from pipeline.sample_book import write_sample_batch
+
+    # Six pages, so there is enough work for the second process to join before the first ends.
+    small_batch = write_sample_batch(tmp_path / "batch", pages=6, width=900, height=1300, item_id="test-book")
     port = _free_port()
     (tmp_path / "luigid-log").mkdir()
     luigid = subprocess.Popen([str(Path(sys.executable).parent / "luigid"), "--address", "127.0.0.1",
@@ -123,7 +127,7 @@ def test_two_workers_on_a_central_luigid_process_each_page_once(tmp_path, small_
     pids = {line.split("\t")[2] for line in (home / "work/test-book/journal.log").read_text().splitlines()}
     successes = Counter(step for step, ev in events if ev == "success")
     starts = Counter(step for step, ev in events if ev == "start")
-    assert {f"Ocr-p000{i}" for i in (1, 2, 3)} <= set(successes)
+    assert {f"Ocr-p000{i}" for i in range(1, 7)} <= set(successes)
     assert all(n == 1 for n in successes.values()) and all(n == 1 for n in starts.values()), (successes, starts)
     assert len(pids) == 2, "both worker processes should have done some of the work"
 
