@@ -20,7 +20,7 @@ from iiif_server.app import create_app
 from iiif_server.config import ServerOptions
 from iiif_server.staff import AccountStore, Role, accounts_path
 from pipeline.validation import parse_xml_safely, validate_xml
-from tests.conservation.browser import CHROMIUM, chromium_page
+from tests.browser import CHROMIUM, chromium_page
 from tests.conservation.helpers import ITEM, MAGENTA, write_image
 from tests.iiif_server.helpers import free_port
 from workflows.archive import open_archive

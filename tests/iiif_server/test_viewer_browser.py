@@ -10,26 +10,21 @@ import base64
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import time
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 import pyvips
-import websocket
 
 from iiif_server.config import ServerOptions
 from pipeline.search import index_item, read_alto_page
+from tests.browser import CHROMIUM, Page, chromium_page
 from tests.iiif_server.helpers import LiveServer, publish_book, write_access
 from tests.iiif_server.test_search import alto_page
 
-CHROMIUM = "/usr/bin/chromium"
 TILE = re.compile(r"/iiif/3/browser-book~p\d{4}/(full|\d+,\d+,\d+,\d+)/\d+,\d*/0/default\.jpg$")
 WINDOW = "Object.keys(shuyingViewer.store.getState().windows)[0]"
 STATE = f"shuyingViewer.store.getState().windows[{WINDOW}]"
@@ -42,75 +37,12 @@ CANVAS_AREA = 'JSON.stringify(document.querySelector(".openseadragon-canvas").ge
 COVER_INDIGO = (46, 58, 92)  # pipeline.sample_book's cover colour
 
 
-class DevTools:
-    """A minimal CDP client: numbered calls, and every event kept for later checks."""
-
-    def __init__(self, url: str) -> None:
-        self.socket = websocket.create_connection(url, timeout=30, suppress_origin=True)
-        self.events: list[dict[str, Any]] = []
-        self._next_id = 0
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self._next_id += 1
-        self.socket.send(json.dumps({"id": self._next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv())
-            if message.get("id") == self._next_id:
-                if "error" in message:
-                    raise AssertionError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            self.events.append(message)
-
-    def wait_for(self, done: Callable[[list[dict[str, Any]]], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not done(self.events):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self.socket.settimeout(remaining)
-            try:
-                self.events.append(json.loads(self.socket.recv()))
-            except websocket.WebSocketTimeoutException:
-                return done(self.events)
-        return True
-
-    def close(self) -> None:
-        self.socket.close()
-
-
 @pytest.fixture
-def chromium(tmp_path: Path):
+def chromium(tmp_path: Path) -> Iterator[Page]:
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian chromium is not installed")
-    profile = tmp_path / "chromium-profile"
-    process = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
-         "--remote-debugging-port=0", "--window-size=1280,900", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        yield _page_target(profile, process)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the browser and its helpers, all started here
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def _page_target(profile: Path, process: subprocess.Popen) -> str:
-    port_file = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + 30
-    while not port_file.exists() or not port_file.read_text().strip():
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise AssertionError("chromium did not open its DevTools port")
-        time.sleep(0.1)
-    port = port_file.read_text().split()[0]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
-        targets = json.loads(response.read())
-    return next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+    with chromium_page(tmp_path / "chromium-profile") as page:
+        yield page
 
 
 def _tiles_loaded(server: LiveServer) -> Callable[[list[dict[str, Any]]], bool]:
@@ -132,7 +64,7 @@ def test_mirador_shows_the_book_with_tiles_from_this_server(live_server: LiveSer
     if not ServerOptions().mirador_js.is_file():
         pytest.fail("Mirador is not installed: run `npm ci --prefix iiif_server/viewer` (make setup)")
     publish_book(tmp_path, live_server.settings, item_id="browser-book", pages=3, width=900, height=1300)
-    tools = DevTools(chromium)
+    tools = chromium
     try:
         tools.call("Network.enable")
         tools.call("Page.enable")
@@ -168,21 +100,21 @@ def _summary(events: list[dict[str, Any]]) -> str:
     return "no tiles loaded; responses: " + ", ".join(f"{r['status']} {r['url']}" for r in _all_responses(events))
 
 
-def _evaluate(tools: DevTools, expression: str) -> Any:
+def _evaluate(tools: Page, expression: str) -> Any:
     result = tools.call("Runtime.evaluate", expression=expression, returnByValue=True)
     if "exceptionDetails" in result:
         raise AssertionError(f"{expression}: {result['exceptionDetails']}")
     return result["result"].get("value")
 
 
-def _open_viewer(tools: DevTools, url: str) -> None:
+def _open_viewer(tools: Page, url: str) -> None:
     tools.call("Network.enable")
     tools.call("Page.enable")
     tools.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False)
     tools.call("Page.navigate", url=url)
 
 
-def _poll(tools: DevTools, expression: str, timeout: float = 30) -> Any:
+def _poll(tools: Page, expression: str, timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = _evaluate(tools, expression)
@@ -192,7 +124,7 @@ def _poll(tools: DevTools, expression: str, timeout: float = 30) -> Any:
     raise AssertionError(f"still false after {timeout} s: {expression}")
 
 
-def _screenshot(tools: DevTools, path: Path) -> pyvips.Image:
+def _screenshot(tools: Page, path: Path) -> pyvips.Image:
     path.write_bytes(base64.b64decode(tools.call("Page.captureScreenshot", format="png")["data"]))
     return pyvips.Image.new_from_file(str(path), access="sequential").copy_memory()
 
@@ -225,7 +157,7 @@ def test_mirador_pages_forward_and_highlights_a_search_hit(live_server: LiveServ
     # 學而 gets the box x 150-240, y 450-630 on the right-hand page of the first spread.
     alto.write_text(alto_page([("學而時習之", 150)], size=90, top=450), encoding="utf-8")
     index_item(ServerOptions().search_path(settings.home), "browser-book", [read_alto_page(alto, "p0002")])
-    tools = DevTools(chromium)
+    tools = chromium
     try:
         _open_viewer(tools, f"{live_server.url}/viewer/browser-book?lang=zh-Hant")
         assert tools.wait_for(_tiles_loaded(live_server), timeout=90), _summary(tools.events)
@@ -269,7 +201,7 @@ def test_mirador_draws_a_restricted_book_from_reduced_tiles_only(live_server: Li
         pytest.fail("Mirador is not installed: run `npm ci --prefix iiif_server/viewer` (make setup)")
     publish_book(tmp_path, live_server.settings, item_id="browser-book", pages=2, width=2400, height=3400)
     write_access(live_server.settings.publish_dir / "browser-book", "restricted")
-    tools = DevTools(chromium)
+    tools = chromium
     try:
         _open_viewer(tools, f"{live_server.url}/viewer/browser-book")
         assert tools.wait_for(_tiles_loaded(live_server), timeout=90), _summary(tools.events)

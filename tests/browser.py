@@ -1,4 +1,7 @@
-"""Headless Debian Chromium driven over the DevTools protocol (no Playwright browser downloads here)."""
+"""Headless Debian Chromium driven over the DevTools protocol, shared by every browser test.
+
+(No Playwright: its browser download does not work here; Debian's chromium does.)
+"""
 
 from __future__ import annotations
 
@@ -71,6 +74,20 @@ class Page:
         root = self.call("DOM.getDocument")["root"]["nodeId"]
         node = self.call("DOM.querySelector", nodeId=root, selector=selector)["nodeId"]
         self.call("DOM.setFileInputFiles", nodeId=node, files=[str(f) for f in files])
+
+    def wait_for(self, done: Callable[[list[dict[str, Any]]], bool], timeout: float) -> bool:
+        """Read events until ``done(events)`` holds or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while not done(self.events):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.socket.settimeout(remaining)
+            try:
+                self.events.append(json.loads(self.socket.recv()))
+            except websocket.WebSocketTimeoutException:
+                return done(self.events)
+        return True
 
     def close(self) -> None:
         self.socket.close()
