@@ -29,7 +29,7 @@ class OcrEngine(str, enum.Enum):
     """The recognisers Shuying can run."""
 
     TESSERACT = "tesseract"
-    PPOCR = "ppocr"  # PaddleOCR PP-OCRv4 through rapidocr-onnxruntime
+    PPOCR = "ppocr"  # PaddleOCR PP-OCRv6 through rapidocr 3.x
 
 
 class Binarisation(str, enum.Enum):

@@ -1,10 +1,12 @@
-"""PaddleOCR's PP-OCRv4 Chinese models through rapidocr-onnxruntime, on the CPU.
+"""PaddleOCR's PP-OCRv6 Chinese models through ``rapidocr`` 3.x on onnxruntime, on the CPU.
 
-The models ship inside the rapidocr-onnxruntime wheel: nothing is downloaded at
-run time. We use its detector only for whole-page reading; columns we cut
-ourselves go straight to the recogniser, rotated 90° counter-clockwise as PP-OCR
-itself does with tall text boxes (its recogniser was trained on such crops).
-Character positions come from the CTC frames each character was decoded from.
+The models (``PP-OCRv6_det_small``, ``PP-OCRv6_rec_small``) ship inside the
+``rapidocr`` wheel: nothing is downloaded at run time, and a missing model file is
+an error, never a fetch. We use RapidOCR's detector and recogniser directly, not its
+whole-page pipeline: our layout steps decide which boxes are text, which are the
+版心 or a note, and in what order they are read. Tall boxes go to the recogniser
+rotated 90° counter-clockwise, as PP-OCR itself does with vertical text. Character
+positions come from the CTC frames each character was decoded from.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ import numpy as np
 from pipeline.errors import OcrError
 from pipeline.ocr.model import Box, Deadline, OcrEngine, ReadChar, ReadLine
 
-__all__ = ["PpOcrEngine"]
+__all__ = ["DETECT_MAX_SIDE", "PpOcrEngine"]
 
 log = logging.getLogger(__name__)
 
-PACKAGE = "rapidocr-onnxruntime"
+PACKAGE = "rapidocr"
+MODEL_VERSION = "PP-OCRv6"
 BATCH = 6  # crops per recogniser call, as RapidOCR's own default
-REC_HEIGHT = 48  # the recogniser's input height (PP-OCRv4: 3 x 48 x W)
+REC_HEIGHT = 48  # the recogniser's input height (3 x 48 x W)
+# Pages are shrunk to this longest side for detection, as RapidOCR does by default:
+# the detector was trained on such sizes, and a 5000 px page costs 6x the time.
+DETECT_MAX_SIDE = 2000
 # A run of blank frames at least this long, where non-blank classes reach this much
 # probability at some frame, hides a glyph (see PpOcrEngine._decode).
 HIDDEN_MIN_FRAMES = 3
@@ -37,20 +43,40 @@ TALL = 1.5  # a detected box this many times taller than wide is a vertical line
 
 
 class PpOcrEngine:
-    """PP-OCRv4 detection and recognition (Chinese, simplified and traditional) via RapidOCR."""
+    """PP-OCRv6 detection and recognition (Chinese, simplified and traditional) via rapidocr."""
 
     name = OcrEngine.PPOCR
 
-    def __init__(self, *, threads: int = 0) -> None:
+    def __init__(self, *, threads: int = 0, models: tuple[Path, Path] | None = None) -> None:
+        """``models`` (detector, recogniser ONNX files) replaces the wheel's PP-OCRv6 pair; the
+        benchmark uses it to compare earlier PP-OCR releases on the same code path."""
         try:
-            from rapidocr_onnxruntime import RapidOCR
+            from rapidocr import RapidOCR
         except ImportError:
             raise OcrError(f"the PP-OCR engine needs the {PACKAGE} package (pip install {PACKAGE})") from None
-        options: dict[str, Any] = {"intra_op_num_threads": threads} if threads else {}
-        self._ocr = RapidOCR(**options)
-        self._rec = self._ocr.text_rec
+        folder = Path(sys.modules["rapidocr"].__file__ or "").parent / "models"
+        det, rec = models or (folder / _MODEL_FILES[0], folder / _MODEL_FILES[1])
+        params: dict[str, Any] = {"Global.log_level": "error", "Global.model_root_dir": str(folder)}
+        if models:
+            params |= {"Det.model_path": str(det), "Rec.model_path": str(rec)}
+        if threads:
+            params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+        missing = [str(path) for path in (det, rec) if not path.is_file()]
+        if missing:
+            raise OcrError(f"PP-OCR model files not found: {', '.join(missing)} (reinstall {PACKAGE})")
+        try:
+            ocr = RapidOCR(params=params)
+            self._det = ocr._load_det_model()  # noqa: SLF001 - the public call runs the whole pipeline
+            self._rec = ocr._load_rec_model()  # noqa: SLF001
+        except Exception as exc:  # rapidocr raises bare Exceptions for config and model problems
+            raise OcrError(f"cannot load the PP-OCR models from {folder}: {exc}") from exc
         self._characters: list[str] = list(self._rec.postprocess_op.character)
-        self.model = _model_names(Path(sys.modules["rapidocr_onnxruntime"].__file__ or "").parent / "models")
+        self.model = f"{det.stem}+{rec.stem}"
+
+    @property
+    def characters(self) -> frozenset[str]:
+        """The characters the recogniser can output (its dictionary)."""
+        return frozenset(c for c in self._characters[1:] if c.strip())
 
     def version(self) -> str:
         return f"{importlib.metadata.version(PACKAGE)} (onnxruntime {importlib.metadata.version('onnxruntime')})"
@@ -59,16 +85,28 @@ class PpOcrEngine:
         """Read vertical crops top to bottom; positions are crop rows."""
         return self._recognise([np.rot90(crop) for crop in crops], deadline)
 
-    def read_page(self, grey: np.ndarray, deadline: Deadline, *, vertical: bool) -> list[ReadLine]:
-        """Detect text boxes, read each, and order them right to left (vertical) or top down."""
+    def read_lines(self, crops: list[np.ndarray], deadline: Deadline) -> list[list[ReadChar]]:
+        """Read horizontal crops left to right; positions are crop columns."""
+        return self._recognise(crops, deadline)
+
+    def detect(self, grey: np.ndarray, deadline: Deadline) -> list[Box]:
+        """Return the boxes of the text lines (or columns) on a grey page, in page pixels, unordered."""
         deadline.remaining()
-        image = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+        height, width = grey.shape
+        scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
+        small = grey if scale == 1.0 else cv2.resize(grey, (round(width * scale), round(height * scale)),
+                                                     interpolation=cv2.INTER_AREA)
         try:
-            found, _ = self._ocr.text_det(image)
+            found = self._det(cv2.cvtColor(small, cv2.COLOR_GRAY2BGR))
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise OcrError(f"{deadline.page}: PP-OCR detection failed: {exc}") from exc
-        boxes = [_bounds(quad, grey.shape) for quad in (found if found is not None else [])]
-        boxes = [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
+        quads = found.boxes if found.boxes is not None else []
+        boxes = [_bounds(np.asarray(quad, dtype=float) / scale, grey.shape) for quad in quads]
+        return [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
+
+    def read_page(self, grey: np.ndarray, deadline: Deadline, *, vertical: bool) -> list[ReadLine]:
+        """Detect text boxes, read each, and order them right to left (vertical) or top down."""
+        boxes = self.detect(grey, deadline)
         tall = [(b[3] - b[1]) >= TALL * (b[2] - b[0]) for b in boxes]
         crops = [np.rot90(grey[y0:y1, x0:x1]) if t else grey[y0:y1, x0:x1] for (x0, y0, x1, y1), t in zip(boxes, tall)]
         reads = self._recognise(crops, deadline)
@@ -82,7 +120,9 @@ class PpOcrEngine:
         results: list[list[ReadChar]] = [[] for _ in crops]
         for first in range(0, len(order), BATCH):
             deadline.remaining()
-            indices = order[first : first + BATCH]
+            indices = [i for i in order[first : first + BATCH] if min(crops[i].shape[:2]) > 0]
+            if not indices:
+                continue
             for index, chars in zip(indices, self._recognise_batch([crops[i] for i in indices], deadline)):
                 results[index] = chars
         return results
@@ -92,7 +132,7 @@ class PpOcrEngine:
         images = [cv2.cvtColor(np.ascontiguousarray(c), cv2.COLOR_GRAY2BGR) for c in crops]
         batch = np.stack([self._rec.resize_norm_img(image, ratio) for image in images]).astype(np.float32)
         try:
-            predictions = self._rec.session(batch)[0]
+            predictions = self._rec.session(batch)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise OcrError(f"{deadline.page}: PP-OCR recognition failed: {exc}") from exc
         stride = batch.shape[3] / predictions.shape[1]  # input pixels per CTC frame
@@ -104,9 +144,9 @@ class PpOcrEngine:
     def _decode(self, frames: np.ndarray, scale: float) -> list[ReadChar]:
         """Greedy CTC decoding that keeps, per character, its frames and their mean probability.
 
-        A glyph the model has no class for (its dictionary lacks many traditional
-        characters, 論, 說, 從 among them) decodes as a run of blanks in which the
-        simplified form still shows: such a run gets its best non-blank class.
+        A glyph the model has no class for (a rare traditional form) can decode as a
+        run of blanks in which a near form still shows: such a run gets its best
+        non-blank class.
         """
         best, probability = frames.argmax(axis=1), frames.max(axis=1)
         chars: list[ReadChar] = []
@@ -117,7 +157,7 @@ class PpOcrEngine:
             index = int(best[start])
             if index == 0 and chars and t < len(best):  # between glyphs, not in the margins
                 index = self._hidden_glyph(frames[start:t])
-            if index and self._characters[index].strip():
+            if index and index < len(self._characters) and self._characters[index].strip():
                 confidence = float(frames[start:t, index].max() if best[start] == 0 else probability[start:t].mean())
                 chars.append(ReadChar(self._characters[index], confidence, start * scale, t * scale))
             start = t
@@ -134,10 +174,7 @@ class PpOcrEngine:
         return int(blanks[:, 1:].sum(axis=0).argmax()) + 1
 
 
-def _model_names(folder: Path) -> str:
-    """Name the detection and recognition models the wheel ships (its config uses these)."""
-    names = sorted(p.stem for p in folder.glob("*.onnx") if "_det_" in p.stem or "_rec_" in p.stem)
-    return "+".join(names) or "PP-OCR"
+_MODEL_FILES = (f"{MODEL_VERSION}_det_small.onnx", f"{MODEL_VERSION}_rec_small.onnx")
 
 
 def _resized_width(crop: np.ndarray, ratio: float) -> float:

@@ -1,9 +1,10 @@
-"""The second engine (PP-OCR via rapidocr-onnxruntime), engine choice, page layout on hard pages,
+"""The second engine (PP-OCRv6 via rapidocr 3.x), engine choice, page layout on hard pages,
 double-line notes and the traditional/simplified mapping, with real engines on generated pages."""
 
 from __future__ import annotations
 
 import difflib
+import importlib.metadata
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -107,8 +108,8 @@ def test_ppocr_alto_and_parameters_name_the_engine_and_model(vertical_ppocr: ocr
     tree = ocr.to_alto(vertical_ppocr, image_file="images/p0004.tif", now=NOW)
     software = tree.find(".//a:processingSoftware", ALTO)
     assert software.findtext("a:softwareName", namespaces=ALTO) == "ppocr"
-    assert software.findtext("a:softwareVersion", namespaces=ALTO).startswith("1.4.")
-    assert "ch_PP-OCRv4_rec_infer" in software.findtext("a:applicationDescription", namespaces=ALTO)
+    assert software.findtext("a:softwareVersion", namespaces=ALTO).startswith(importlib.metadata.version("rapidocr"))
+    assert "PP-OCRv6_rec_small" in software.findtext("a:applicationDescription", namespaces=ALTO)
     assert vertical_ppocr.parameters["engine"] == "ppocr"
     assert vertical_ppocr.parameters["script"] == "traditional"
     assert not vertical_ppocr.needs_review()
@@ -134,8 +135,8 @@ def test_ppocr_timeout_names_the_page(vertical: RenderedPage, ppocr_engine: ocr.
 
 def test_a_missing_ppocr_package_says_how_to_install_it(tmp_path: Path) -> None:
     # A stand-in package that fails to import, ahead of the real one on sys.path.
-    (tmp_path / "rapidocr_onnxruntime").mkdir()
-    (tmp_path / "rapidocr_onnxruntime" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    (tmp_path / "rapidocr").mkdir()
+    (tmp_path / "rapidocr" / "__init__.py").write_text("raise ImportError('not installed')\n")
     code = (
         "from pipeline import ocr\nfrom pipeline.errors import OcrError\n"
         "try:\n    ocr.make_engine(ocr.OcrEngine.PPOCR, 'chi_tra_vert')\n"
@@ -149,7 +150,7 @@ def test_a_missing_ppocr_package_says_how_to_install_it(tmp_path: Path) -> None:
         env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin"},
     ).stdout
     assert out.strip() == (
-        "the PP-OCR engine needs the rapidocr-onnxruntime package (pip install rapidocr-onnxruntime)"
+        "the PP-OCR engine needs the rapidocr package (pip install rapidocr)"
     )
 
 
