@@ -157,7 +157,7 @@ class Ocr(PageTask):
             engine = plan.engine_ready()
             pixels = images.to_numpy(images.load_page(access_image))
             result = ocr.recognise_page(pixels, lang=plan.lang, vertical=plan.vertical, timeout=self.ocr_timeout,
-                                        page=page.file, engine=engine, script=plan.script)
+                                        page=page.file, engine=engine, script=plan.script, layout=plan.layout)
             alto = ocr.to_alto(result, image_file=f"images/{page.page_id}.tif", now=events.now(), page_number=page.order)
             alto.write(str(tmp / "alto.xml"), xml_declaration=True, encoding="UTF-8", pretty_print=True)
             (tmp / "text.txt").write_text(ocr.to_text(result), encoding="utf-8")

@@ -10,14 +10,21 @@ from __future__ import annotations
 from pipeline.ocr.alto import to_alto, to_text
 from pipeline.ocr.engines import AUTO, DEFAULT_ENGINES, OcrPlan, choose_engine, make_engine, plan_ocr
 from pipeline.ocr.model import (
+    FLOW_ROLES,
+    LOW_GLYPH_CONFIDENCE,
     REVIEW_THRESHOLD,
     Binarisation,
+    BlockRole,
     Engine,
+    OcrBlock,
     OcrEngine,
     OcrGlyph,
     OcrLine,
     OcrPage,
+    OcrRegion,
+    PageLayout,
     Preprocessing,
+    RegionKind,
 )
 from pipeline.ocr.recognise import recognise_page
 from pipeline.ocr.script import Script, ScriptMapper, script_of
@@ -26,15 +33,22 @@ from pipeline.ocr.tesseract import check_languages_installed, choose_languages
 __all__ = [
     "AUTO",
     "DEFAULT_ENGINES",
+    "FLOW_ROLES",
+    "LOW_GLYPH_CONFIDENCE",
     "REVIEW_THRESHOLD",
     "Binarisation",
+    "BlockRole",
     "Engine",
+    "OcrBlock",
     "OcrEngine",
     "OcrGlyph",
     "OcrLine",
     "OcrPage",
     "OcrPlan",
+    "OcrRegion",
+    "PageLayout",
     "Preprocessing",
+    "RegionKind",
     "Script",
     "ScriptMapper",
     "check_languages_installed",

@@ -7,14 +7,30 @@ from datetime import datetime
 from lxml import etree
 
 from pipeline import xmlns
-from pipeline.ocr.model import Box, OcrPage
+from pipeline.ocr.model import BlockRole, Box, OcrBlock, OcrPage
 from pipeline.ocr.tesseract import is_cjk
 
 __all__ = ["to_alto", "to_text"]
 
 
+# How each block role is tagged in ALTO (a LayoutTag per role used on the page).
+ROLE_LABELS = {
+    BlockRole.TEXT: "main text",
+    BlockRole.NOTE: "double-line note (雙行小注)",
+    BlockRole.HEADING: "heading",
+    BlockRole.FOLD: "fold column (版心)",
+    BlockRole.RUNNING: "running header, footer or page number",
+    BlockRole.ADVERT: "advertisement",
+    BlockRole.CAPTION: "caption",
+}
+
+
 def to_text(page: OcrPage) -> str:
-    """Return the page text in reading order, one line per column or line."""
+    """Return the text of the page's reading flow, one line per column or line.
+
+    The 版心, running heads, adverts and captions stand outside the flow and are
+    left out; they are in the ALTO, each in its own block.
+    """
     return "".join(line.text + "\n" for line in page.lines)
 
 
@@ -32,6 +48,14 @@ def to_alto(
     alto.set(xmlns.XSI_SCHEMA_LOCATION, xmlns.schema_location("alto"))
     alto.set("SCHEMAVERSION", xmlns.ALTO_SCHEMA_VERSION)
     alto.append(_description(page, image_file, measurement_unit, now))
+    ids = _block_ids(page)
+    roles = sorted({block.role for block in page.blocks}, key=list(BlockRole).index)
+    if roles:
+        tags = _sub(alto, "Tags")
+        for role in roles:
+            _sub(tags, "LayoutTag", ID=_tag_id(role), TYPE="block role", LABEL=role.value,
+                 DESCRIPTION=ROLE_LABELS[role])
+        _reading_order(alto, page, ids)
     layout = _sub(alto, "Layout")
     page_el = _sub(
         layout,
@@ -43,9 +67,38 @@ def to_alto(
         PROCESSINGREFS="OCR_1",
     )
     space = _sub(page_el, "PrintSpace", HPOS=0, VPOS=0, WIDTH=page.width, HEIGHT=page.height)
-    if page.lines:
-        _text_block(space, page)
+    for block, block_id in zip(page.blocks, ids):
+        _text_block(space, block, block_id)
+    for n, region in enumerate(page.regions, start=1):
+        _sub(space, "Illustration", ID=f"ILLUSTRATION_{n}", TYPE=region.kind.value, **_box_attrs(region.box))
     return etree.ElementTree(alto)
+
+
+def _block_ids(page: OcrPage) -> list[str]:
+    return [f"BLOCK_{n}" for n in range(1, len(page.blocks) + 1)]
+
+
+def _tag_id(role: BlockRole) -> str:
+    return f"TAG_{role.value.upper()}"
+
+
+def _reading_order(alto: etree._Element, page: OcrPage, ids: list[str]) -> None:
+    """Write the flow blocks as one OrderedGroup and every other block in an UnorderedGroup.
+
+    An advert or a running head has no place in the flow: an UnorderedGroup says so
+    rather than inventing one.
+    """
+    order = _sub(alto, "ReadingOrder")
+    flow = [i for block, i in zip(page.blocks, ids) if block.in_flow]
+    aside = [(block, i) for block, i in zip(page.blocks, ids) if not block.in_flow]
+    if flow:
+        group = _sub(order, "OrderedGroup", ID="ORDER_FLOW")
+        for i in flow:
+            _sub(group, "ElementRef", ID=f"REF_{i}", REF=i)
+    if aside:
+        group = _sub(order, "UnorderedGroup", ID="ORDER_ASIDE")
+        for block, i in aside:
+            _sub(group, "ElementRef", ID=f"REF_{i}", REF=i, TAGREFS=_tag_id(block.role))
 
 
 def _description(page: OcrPage, image_file: str, unit: str, now: datetime) -> etree._Element:
@@ -66,19 +119,20 @@ def _description(page: OcrPage, image_file: str, unit: str, now: datetime) -> et
     return description
 
 
-def _text_block(space: etree._Element, page: OcrPage) -> None:
-    extent = _union([line.box for line in page.lines])
-    direction = {"BASEDIRECTION": "ttb"} if page.vertical else {}
-    block = _sub(space, "TextBlock", ID="BLOCK_1", **_box_attrs(extent), **direction)
-    for n, line in enumerate(page.lines, start=1):
-        line_el = _sub(block, "TextLine", ID=f"LINE_{n}", **_box_attrs(line.box), **direction)
+def _text_block(space: etree._Element, block: OcrBlock, block_id: str) -> None:
+    direction = {"BASEDIRECTION": "ttb"} if block.vertical else {}
+    element = _sub(space, "TextBlock", ID=block_id, **_box_attrs(block.box), **direction,
+                   TAGREFS=_tag_id(block.role))
+    prefix = block_id.removeprefix("BLOCK_")
+    for n, line in enumerate(block.lines, start=1):
+        line_el = _sub(element, "TextLine", ID=f"LINE_{prefix}_{n}", **_box_attrs(line.box), **direction)
         for m, glyph in enumerate(line.glyphs, start=1):
             if m > 1 and not (is_cjk(line.glyphs[m - 2].char[-1]) and is_cjk(glyph.char[0])):
                 _sub(line_el, "SP")
             _sub(
                 line_el,
                 "String",
-                ID=f"STRING_{n}_{m}",
+                ID=f"STRING_{prefix}_{n}_{m}",
                 CONTENT=glyph.char,
                 WC=f"{glyph.confidence:.3f}",
                 **_box_attrs(glyph.box),
@@ -88,15 +142,6 @@ def _text_block(space: etree._Element, page: OcrPage) -> None:
 def _box_attrs(box: Box) -> dict[str, int]:
     x0, y0, x1, y1 = box
     return {"HPOS": x0, "VPOS": y0, "WIDTH": max(1, x1 - x0), "HEIGHT": max(1, y1 - y0)}
-
-
-def _union(boxes: list[Box]) -> Box:
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
 
 
 def _sub(parent: etree._Element, name: str, **attrs: object) -> etree._Element:

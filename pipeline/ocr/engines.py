@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pipeline.errors import OcrError
-from pipeline.ocr.model import Engine, OcrEngine
+from pipeline.ocr.model import Engine, OcrEngine, PageLayout
 from pipeline.ocr.ppocr import PpOcrEngine
 from pipeline.ocr.script import Script, script_of
 from pipeline.ocr.tesseract import TesseractEngine, check_languages_installed, choose_languages
 
-__all__ = ["AUTO", "DEFAULT_ENGINES", "OcrPlan", "choose_engine", "make_engine", "plan_ocr"]
+__all__ = ["AUTO", "DEFAULT_ENGINES", "OcrPlan", "choose_engine", "choose_layout", "make_engine", "plan_ocr"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class OcrPlan:
     lang: str  # Tesseract's -l value (kept for the record with PP-OCR too)
     vertical: bool
     script: Script
+    layout: PageLayout = PageLayout.ENGINE
 
     def engine_ready(self) -> Engine:
         """Return the engine, after checking Tesseract has the models (naming the Debian package if not)."""
@@ -59,7 +60,17 @@ def plan_ocr(
     """Return the OCR plan for a batch (or a page whose batch.json entry overrides these)."""
     direction = str(getattr(script_direction, "value", script_direction))
     engine = choose_engine(material_type, languages, override=override, configured=configured)
-    return OcrPlan(engine, choose_languages(languages, direction), direction == "vertical-rl", script_of(languages))
+    vertical = direction == "vertical-rl"
+    lang = choose_languages(languages, direction)
+    return OcrPlan(engine, lang, vertical, script_of(languages), choose_layout(material_type, vertical))
+
+
+def choose_layout(material_type: str, vertical: bool) -> PageLayout:
+    """Return how pages of a material are laid out: periodicals in blocks, books in columns."""
+    material = str(getattr(material_type, "value", material_type))
+    if material == "republican":
+        return PageLayout.BLOCKS
+    return PageLayout.COLUMNS if vertical else PageLayout.ENGINE
 
 
 def choose_engine(

@@ -23,6 +23,9 @@ REVIEW_THRESHOLD = 0.75
 # Paper left on each side of a column crop given to an engine, as a fraction of the
 # column's width: engines read glyphs that touch the crop's edge badly.
 CROP_MARGIN = 0.15
+# A glyph read with less confidence than this is counted as "low confidence" in ocr.json
+# and the QC report, for a reviewer to look at.
+LOW_GLYPH_CONFIDENCE = 0.5
 
 
 class OcrEngine(str, enum.Enum):
@@ -30,6 +33,14 @@ class OcrEngine(str, enum.Enum):
 
     TESSERACT = "tesseract"
     PPOCR = "ppocr"  # PaddleOCR PP-OCRv6 through rapidocr 3.x
+
+
+class PageLayout(str, enum.Enum):
+    """How a page is laid out into blocks before an engine reads them."""
+
+    COLUMNS = "columns"  # woodblock leaves: frame, columns right to left, notes, 版心
+    BLOCKS = "blocks"  # periodicals and newspapers: tiers, headings, adverts, mixed directions
+    ENGINE = "engine"  # the engine lays out the page itself (plain horizontal print)
 
 
 class Binarisation(str, enum.Enum):
@@ -79,26 +90,110 @@ class OcrLine:
     note: bool = False  # one half of a double-line note (双行小注)
 
 
-@dataclass(frozen=True)
-class OcrPage:
-    """The text of one page in reading order, in the pixel space of the image read."""
+class BlockRole(str, enum.Enum):
+    """What a block of text is on its page; the role decides its place in the reading order."""
 
-    width: int
-    height: int
-    lines: tuple[OcrLine, ...] = ()
-    engine: str = OcrEngine.TESSERACT.value
-    engine_version: str = ""
-    language: str = ""  # the model: a Tesseract -l value, or the PP-OCR model file
-    parameters: dict[str, str] = field(default_factory=dict, hash=False)
+    TEXT = "text"  # main text: a column of a woodblock page, a paragraph or column of a periodical
+    NOTE = "note"  # 雙行小注: a double-line note, read right sub-column then left, where it stands
+    HEADING = "heading"  # a title or headline, read before the text it heads
+    FOLD = "fold"  # 版心: the fold column (book title, 卷, leaf number, 魚尾); not main text
+    RUNNING = "running"  # running header or footer, page number
+    ADVERT = "advert"  # a boxed advertisement: its own text, no flow into or out of it
+    CAPTION = "caption"  # the caption of a picture
+
+
+# Blocks of these roles make the page's reading flow (ALTO OrderedGroup, to_text, search);
+# the rest stand beside it, each on its own (UnorderedGroup).
+FLOW_ROLES = frozenset({BlockRole.TEXT, BlockRole.NOTE, BlockRole.HEADING})
+
+
+class RegionKind(str, enum.Enum):
+    """Areas of a page that are not lines of text and are not forced into one."""
+
+    ILLUSTRATION = "illustration"
+    TABLE = "table"
+
+
+@dataclass(frozen=True)
+class OcrBlock:
+    """Lines read as one unit (a column, a note, the 版心, an advert), with its direction."""
+
+    role: BlockRole
+    box: Box
+    lines: tuple[OcrLine, ...]
     vertical: bool = False
 
     @property
+    def in_flow(self) -> bool:
+        return self.role in FLOW_ROLES
+
+    @property
+    def text(self) -> str:
+        return "".join(line.text for line in self.lines)
+
+
+@dataclass(frozen=True)
+class OcrRegion:
+    """A non-text area (illustration, table) found on the page and left unread."""
+
+    kind: RegionKind
+    box: Box
+
+
+@dataclass(frozen=True)
+class OcrPage:
+    """The text of one page, in the pixel space of the image read.
+
+    ``blocks`` are in reading order: the flow blocks (FLOW_ROLES) in the order they
+    are read, the others (版心, running heads, adverts, captions) after them.
+    ``rotation`` is the clockwise turn in degrees that was applied to the image
+    before reading (0 when it was upright); coordinates are of the turned image.
+    ``empty_reason`` says why a page has no text (blank, illustration only, ...).
+    """
+
+    width: int
+    height: int
+    blocks: tuple[OcrBlock, ...] = ()
+    engine: str = OcrEngine.TESSERACT.value
+    engine_version: str = ""
+    language: str = ""  # the model: a Tesseract -l value, or the PP-OCR model files
+    parameters: dict[str, str] = field(default_factory=dict, hash=False)
+    vertical: bool = False
+    regions: tuple[OcrRegion, ...] = ()
+    rotation: int = 0
+    empty_reason: str = ""
+    unread_ink: bool = False  # the page has ink that looks like text, and none was read
+
+    @classmethod
+    def of_lines(cls, width: int, height: int, lines: Iterable[OcrLine], **fields: object) -> OcrPage:
+        """Return a page whose lines form one TEXT block (the layout of a simple page)."""
+        items = tuple(lines)
+        vertical = bool(fields.get("vertical", False))
+        blocks = (OcrBlock(BlockRole.TEXT, union([ln.box for ln in items]), items, vertical),) if items else ()
+        return cls(width, height, blocks, **fields)  # type: ignore[arg-type]
+
+    @property
+    def lines(self) -> tuple[OcrLine, ...]:
+        """The lines of the reading flow, in reading order (what ``to_text`` and search read)."""
+        return tuple(line for block in self.blocks if block.in_flow for line in block.lines)
+
+    @property
+    def all_lines(self) -> tuple[OcrLine, ...]:
+        return tuple(line for block in self.blocks for line in block.lines)
+
+    @property
     def mean_confidence(self) -> float:
-        return mean(g.confidence for line in self.lines for g in line.glyphs)
+        return mean(g.confidence for line in self.all_lines for g in line.glyphs)
+
+    def low_confidence_glyphs(self, threshold: float = LOW_GLYPH_CONFIDENCE) -> int:
+        """Return how many glyphs were read with a confidence below ``threshold``."""
+        return sum(g.confidence < threshold for line in self.all_lines for g in line.glyphs)
 
     def needs_review(self, threshold: float = REVIEW_THRESHOLD) -> bool:
-        """True when glyphs were read with a mean confidence below ``threshold``."""
-        return bool(self.lines) and self.mean_confidence < threshold
+        """True when glyphs were read with a mean confidence below ``threshold``, or ink went unread."""
+        if self.unread_ink:
+            return True
+        return bool(self.all_lines) and self.mean_confidence < threshold
 
 
 @dataclass(frozen=True)
@@ -155,6 +250,12 @@ class Engine(Protocol):
     def read_page(self, grey: np.ndarray, deadline: Deadline, *, vertical: bool) -> list[ReadLine]:
         """Find and read the lines of a whole page; positions are page pixels."""
         ...
+
+
+def union(boxes: Iterable[Box]) -> Box:
+    """Return the smallest box holding every box of ``boxes`` (which must not be empty)."""
+    items = list(boxes)
+    return (min(b[0] for b in items), min(b[1] for b in items), max(b[2] for b in items), max(b[3] for b in items))
 
 
 def mean(values: Iterable[float]) -> float:

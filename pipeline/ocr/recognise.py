@@ -11,6 +11,7 @@ to the engine whole. All coordinates are pixels of the image passed in.
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import cv2
@@ -23,14 +24,18 @@ from pipeline.ocr.model import (
     CROP_MARGIN,
     Box,
     Deadline,
+    BlockRole,
     Engine,
+    OcrBlock,
     OcrGlyph,
     OcrLine,
     OcrPage,
+    PageLayout,
     Preprocessing,
     ReadChar,
     ReadLine,
     mean,
+    union,
 )
 from pipeline.ocr.script import Script, ScriptMapper
 from pipeline.ocr.tesseract import HORIZONTAL_PSM, VERTICAL_PSM, TesseractEngine, is_cjk
@@ -53,6 +58,7 @@ def recognise_page(
     engine: Engine | None = None,
     preprocessing: Preprocessing | None = None,
     script: Script = Script.OTHER,
+    layout: PageLayout | None = None,
 ) -> OcrPage:
     """Recognise the text of one page image (uint8 grey or RGB).
 
@@ -60,14 +66,15 @@ def recognise_page(
     step on (the benchmark's best); ``script`` maps characters the
     engine returns in the other Chinese script back into the page's. ``page`` names
     the page (its file) in errors; ``timeout`` bounds the whole page in seconds. A
-    blank image gives an OcrPage without lines.
+    blank image gives an OcrPage without lines. ``layout`` defaults to COLUMNS for
+    vertical pages and ENGINE for horizontal ones.
     """
     preprocessing = preprocessing or Preprocessing()
     grey = _to_grey(image, page, preprocessing.seal_suppression)
     height, width = grey.shape
     reader = engine or TesseractEngine(lang)
     deadline = Deadline.start(page, timeout)
-    lines: list[OcrLine] = []
+    blocks: list[OcrBlock] = []
     if not _is_blank(grey):
         clean = clean_page(
             grey,
@@ -75,17 +82,27 @@ def recognise_page(
             remove_rules=preprocessing.remove_rules,
             binary=preprocessing.binary_to_engine,
         )
-        by_columns = vertical and preprocessing.segment_columns
-        lines = (
-            _read_columns(clean, reader, deadline, preprocessing)
-            if by_columns
-            else _read_page(clean, reader, deadline, vertical)
-        )
+        chosen = _layout(layout, vertical, preprocessing)
+        if chosen is PageLayout.COLUMNS:
+            blocks = _read_columns(clean, reader, deadline, preprocessing)
+        elif chosen is PageLayout.BLOCKS:
+            blocks = _read_blocks(clean, reader, deadline, vertical)
+        else:
+            blocks = _read_page(clean, reader, deadline, vertical)
     mapper = ScriptMapper(script)
-    lines = [_mapped(line, mapper) for line in lines]
-    log.debug("%s: %d lines, %d glyphs", page, len(lines), sum(len(line.glyphs) for line in lines))
+    blocks = [_mapped_block(block, mapper) for block in blocks]
+    log.debug("%s: %d blocks, %d glyphs", page, len(blocks), sum(len(ln.glyphs) for b in blocks for ln in b.lines))
     parameters = _parameters(reader, lang, vertical, preprocessing, script)
-    return OcrPage(width, height, tuple(lines), reader.name.value, reader.version(), reader.model, parameters, vertical)
+    return OcrPage(width, height, tuple(blocks), reader.name.value, reader.version(), reader.model, parameters,
+                   vertical)
+
+
+def _layout(layout: PageLayout | None, vertical: bool, preprocessing: Preprocessing) -> PageLayout:
+    if layout is None:
+        layout = PageLayout.COLUMNS if vertical else PageLayout.ENGINE
+    if layout is PageLayout.COLUMNS and not (vertical and preprocessing.segment_columns):
+        return PageLayout.ENGINE
+    return layout
 
 
 def _to_grey(image: np.ndarray, page: str, seal_suppression: bool) -> np.ndarray:
@@ -132,7 +149,7 @@ def _parameters(
 # --- vertical pages, column by column ------------------------------------------------------
 
 
-def _read_columns(clean: CleanPage, reader: Engine, deadline: Deadline, preprocessing: Preprocessing) -> list[OcrLine]:
+def _read_columns(clean: CleanPage, reader: Engine, deadline: Deadline, preprocessing: Preprocessing) -> list[OcrBlock]:
     """Read each column; where it may hold a double-line note, read it both ways and keep the surer one.
 
     Two-part glyphs in a row (能致, 明時) can look like a note's two half-columns
@@ -147,12 +164,22 @@ def _read_columns(clean: CleanPage, reader: Engine, deadline: Deadline, preproce
     crops = [_crop(clean.grey, segment.box) for segment in segments]
     reads = iter(reader.read_columns([image for image, _ in crops], deadline))
     tops = iter(top for _, top in crops)
-    lines: list[OcrLine] = []
+    blocks: list[OcrBlock] = []
     for options in readings:
         read = [[_column_line(seg, next(reads), next(tops)) for seg in option] for option in options]
         best = max(read, key=_surety)
-        lines.extend(line for line in best if line is not None)
-    return lines
+        blocks.extend(_column_blocks([line for line in best if line is not None]))
+    return blocks
+
+
+def _column_blocks(lines: list[OcrLine]) -> list[OcrBlock]:
+    """Group one column's lines into blocks: main text stretches, and each note's two halves."""
+    blocks: list[OcrBlock] = []
+    for note, group in itertools.groupby(lines, key=lambda line: line.note):
+        items = tuple(group)
+        role = BlockRole.NOTE if note else BlockRole.TEXT
+        blocks.append(OcrBlock(role, union(line.box for line in items), items, vertical=True))
+    return blocks
 
 
 def _surety(lines: list[OcrLine | None]) -> float:
@@ -188,15 +215,24 @@ def _column_line(segment: Segment, chars: list[ReadChar], crop_top: int) -> OcrL
     return OcrLine(text, segment.box, mean(g.confidence for g in glyphs), tuple(glyphs), segment.note)
 
 
+# --- pages of blocks (periodicals) --------------------------------------------------------
+
+
+def _read_blocks(clean: CleanPage, reader: Engine, deadline: Deadline, vertical: bool) -> list[OcrBlock]:
+    """Lay a periodical page out into blocks and read each in its own direction (not yet: whole page)."""
+    return _read_page(clean, reader, deadline, vertical)
+
+
 # --- whole pages ---------------------------------------------------------------------------
 
 
-def _read_page(clean: CleanPage, reader: Engine, deadline: Deadline, vertical: bool) -> list[OcrLine]:
-    return [
+def _read_page(clean: CleanPage, reader: Engine, deadline: Deadline, vertical: bool) -> list[OcrBlock]:
+    lines = [
         _page_line(line, clean.text_ink)
         for line in reader.read_page(clean.grey, deadline, vertical=vertical)
         if line.chars
     ]
+    return [OcrBlock(BlockRole.TEXT, union(line.box for line in lines), tuple(lines), vertical)] if lines else []
 
 
 def _page_line(line: ReadLine, text_ink: np.ndarray) -> OcrLine:
@@ -204,7 +240,7 @@ def _page_line(line: ReadLine, text_ink: np.ndarray) -> OcrLine:
         glyphs = _cjk_glyphs(line, text_ink)
     else:  # alphabetic or mixed: one glyph per word, boxed along the line by the engine
         glyphs = [OcrGlyph(c.char, _word_box(line, c), c.confidence) for c in line.chars]
-    box = _union([g.box for g in glyphs])
+    box = union(g.box for g in glyphs)
     return OcrLine(_join(glyphs), box, mean(g.confidence for g in glyphs), tuple(glyphs))
 
 
@@ -245,11 +281,11 @@ def _join(glyphs: list[OcrGlyph]) -> str:
     return out
 
 
-def _union(boxes: list[Box]) -> Box:
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-
-
 def _mapped(line: OcrLine, mapper: ScriptMapper) -> OcrLine:
     glyphs = tuple(OcrGlyph(mapper.map_text(g.char), g.box, g.confidence) for g in line.glyphs)
     text = mapper.map_text(line.text)
     return OcrLine(text, line.box, line.confidence, glyphs, line.note)
+
+
+def _mapped_block(block: OcrBlock, mapper: ScriptMapper) -> OcrBlock:
+    return OcrBlock(block.role, block.box, tuple(_mapped(line, mapper) for line in block.lines), block.vertical)

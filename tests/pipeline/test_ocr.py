@@ -283,7 +283,7 @@ def _known_page() -> OcrPage:
         0.7,
         (OcrGlyph("Lun", (10, 120, 40, 140), 0.7), OcrGlyph("yu", (50, 120, 90, 140), 0.7)),
     )
-    return OcrPage(
+    return OcrPage.of_lines(
         200,
         160,
         (column, words),
@@ -320,7 +320,7 @@ def test_alto_strings_carry_boxes_confidence_and_spaces_only_between_words() -> 
         (
             "String",
             {
-                "ID": "STRING_1_1",
+                "ID": "STRING_1_1_1",
                 "CONTENT": "學",
                 "WC": "0.950",
                 "HPOS": "100",
@@ -332,7 +332,7 @@ def test_alto_strings_carry_boxes_confidence_and_spaces_only_between_words() -> 
         (
             "String",
             {
-                "ID": "STRING_1_2",
+                "ID": "STRING_1_1_2",
                 "CONTENT": "而",
                 "WC": "0.850",
                 "HPOS": "101",

@@ -176,7 +176,7 @@ def test_a_page_that_is_all_seal_has_no_text(engine: ocr.OcrEngine) -> None:
 def test_review_flag_follows_mean_confidence() -> None:
     glyph = ocr.OcrGlyph("學", (0, 0, 10, 10), 0.5)
     line = ocr.OcrLine("學", (0, 0, 10, 10), 0.5, (glyph,))
-    page = ocr.OcrPage(20, 20, (line,))
+    page = ocr.OcrPage.of_lines(20, 20, (line,))
     assert page.needs_review() and page.needs_review(0.6)
     assert not page.needs_review(0.4)
     assert not ocr.OcrPage(20, 20).needs_review()  # nothing read: a blank page, not a bad one
@@ -296,7 +296,24 @@ def test_an_unknown_engine_is_refused_with_the_choices() -> None:
 
 def test_plan_for_a_woodblock_batch() -> None:
     plan = ocr.plan_ocr(("lzh", "zh-Hant"), "vertical-rl", "ancient_book")
-    assert plan == ocr.OcrPlan(ocr.OcrEngine.PPOCR, "chi_tra_vert", True, ocr.Script.TRADITIONAL)
+    assert plan == ocr.OcrPlan(ocr.OcrEngine.PPOCR, "chi_tra_vert", True, ocr.Script.TRADITIONAL,
+                               ocr.PageLayout.COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("material", "direction", "layout"),
+    [
+        ("ancient_book", "vertical-rl", ocr.PageLayout.COLUMNS),
+        ("ancient_book", "horizontal-lr", ocr.PageLayout.ENGINE),
+        ("republican", "vertical-rl", ocr.PageLayout.BLOCKS),
+        ("republican", "horizontal-lr", ocr.PageLayout.BLOCKS),
+        ("other", "horizontal-lr", ocr.PageLayout.ENGINE),
+    ],
+)
+def test_periodicals_are_laid_out_in_blocks_and_books_in_columns(
+    material: str, direction: str, layout: ocr.PageLayout
+) -> None:
+    assert ocr.plan_ocr(("zh-Hant",), direction, material).layout is layout
 
 
 @pytest.mark.parametrize(

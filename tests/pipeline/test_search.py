@@ -22,7 +22,7 @@ def _column(text: str, x: int, top: int = 10, step: int = 40) -> OcrLine:
 
 
 def _write_alto(folder: Path, name: str, lines: tuple[OcrLine, ...], vertical: bool = True) -> Path:
-    page = OcrPage(400, 600, lines, language="chi_tra_vert", vertical=vertical)
+    page = OcrPage.of_lines(400, 600, lines, language="chi_tra_vert", vertical=vertical)
     path = folder / f"{name}.xml"
     ocr.to_alto(page, image_file=f"images/{name}.tif", now=NOW).write(str(path), encoding="UTF-8")
     return path
