@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), access-image pixels
 MIN_QUERY = 2  # characters; a bigram index cannot look up one
+BLOCK_BREAK = "\n"  # between blocks outside the reading flow: no phrase is found across it
 _SCHEMA = (
     (
         "CREATE TABLE IF NOT EXISTS page (id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, page_id TEXT NOT NULL,"
@@ -80,23 +81,50 @@ def fold(text: str, converter: object | None = None) -> str:
 
 
 def read_alto_page(path: Path, page_id: str) -> PageText:
-    """Read the Strings of an ALTO file in order, each character with its String's box and line."""
+    """Read the Strings of an ALTO file in reading order, each character with its String's box and line.
+
+    The blocks of the reading flow (ALTO ReadingOrder's OrderedGroup) run on into each
+    other, so a phrase split by a column break is found; blocks outside it (版心,
+    adverts, running heads) follow, each set apart by a break no phrase crosses.
+    """
     try:
         tree = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
     except (OSError, etree.XMLSyntaxError) as exc:
         raise SearchError(f"{path}: cannot read ALTO: {exc}") from None
     text: list[str] = []
     boxes: list[tuple[Box, int] | None] = []
-    for line_number, line in enumerate(tree.iter(xmlns.tag("alto", "TextLine"))):
-        for string in line.iter(xmlns.tag("alto", "String")):
-            content = unicodedata.normalize("NFC", string.get("CONTENT", ""))
-            if text and not (is_cjk(text[-1]) and content and is_cjk(content[0])):
-                text.append(" ")
-                boxes.append(None)
-            box = _box(string)
-            text.extend(content)
-            boxes.extend([(box, line_number)] * len(content))
+    line_number = 0
+    for block, separate in _blocks_in_reading_order(tree):
+        if separate and text:
+            text.append(BLOCK_BREAK)
+            boxes.append(None)
+        for line in block.iter(xmlns.tag("alto", "TextLine")):
+            for string in line.iter(xmlns.tag("alto", "String")):
+                content = unicodedata.normalize("NFC", string.get("CONTENT", ""))
+                if text and text[-1] != BLOCK_BREAK and not (is_cjk(text[-1]) and content and is_cjk(content[0])):
+                    text.append(" ")
+                    boxes.append(None)
+                box = _box(string)
+                text.extend(content)
+                boxes.extend([(box, line_number)] * len(content))
+            line_number += 1
     return PageText(page_id, "".join(text), tuple(boxes))
+
+
+def _blocks_in_reading_order(tree: etree._ElementTree) -> list[tuple[etree._Element, bool]]:
+    """Return (TextBlock, set apart) pairs: the flow in ReadingOrder first, then the rest.
+
+    ALTO without a ReadingOrder (older files) is read in document order, as one flow.
+    """
+    blocks = list(tree.iter(xmlns.tag("alto", "TextBlock")))
+    group = tree.find(f"{{{xmlns.NAMESPACES['alto']}}}ReadingOrder/{{{xmlns.NAMESPACES['alto']}}}OrderedGroup")
+    if tree.find(f"{{{xmlns.NAMESPACES['alto']}}}ReadingOrder") is None:
+        return [(block, False) for block in blocks]
+    by_id = {block.get("ID"): block for block in blocks}
+    flow_ids = [ref.get("REF") for ref in group.iter(xmlns.tag("alto", "ElementRef"))] if group is not None else []
+    flow = [by_id[i] for i in flow_ids if i in by_id]
+    rest = [block for block in blocks if block.get("ID") not in set(flow_ids)]
+    return [(block, False) for block in flow] + [(block, True) for block in rest]
 
 
 def index_item(db: Path, item_id: str, pages: Iterable[PageText]) -> int:
@@ -141,7 +169,7 @@ def search(db: Path, query: str, *, item_id: str | None = None, limit: int = 100
 def _hits(row: tuple[str, str, str, str], needle: str, converter: object) -> list[SearchHit]:
     item_id, page_id, text, boxes_json = row
     boxes = json.loads(boxes_json)
-    squeezed = [(i, ch) for i, ch in enumerate(fold(text, converter)) if not ch.isspace()]
+    squeezed = [(i, ch) for i, ch in enumerate(fold(text, converter)) if not ch.isspace() or ch == BLOCK_BREAK]
     haystack = "".join(ch for _, ch in squeezed)
     hits, start = [], haystack.find(needle)
     while start >= 0:
@@ -165,8 +193,11 @@ def _line_boxes(boxes: list[list[int] | None], positions: list[int]) -> tuple[Bo
 
 
 def _grams(text: str) -> str:
-    chars = [ch for ch in text if not ch.isspace()]
-    return " ".join(a + b for a, b in itertools.pairwise(chars))
+    grams = []
+    for part in text.split(BLOCK_BREAK):
+        chars = [ch for ch in part if not ch.isspace()]
+        grams.extend(a + b for a, b in itertools.pairwise(chars))
+    return " ".join(grams)
 
 
 @contextmanager

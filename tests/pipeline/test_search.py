@@ -124,3 +124,21 @@ def test_recognised_page_is_found_where_it_was_printed(tmp_path: Path) -> None:
     assert hit.page_id == "p0001" and len(hit.boxes) == 2
     for box, char in zip(hit.boxes, "習之"):
         assert np.max(np.abs(np.subtract(box, drawn[char]))) <= 4
+
+
+def test_the_fold_column_is_searchable_but_no_phrase_runs_from_the_text_into_it(tmp_path: Path) -> None:
+    # Flow: a note block (read second in ALTO order) between two text columns; the 版心
+    # stands beside the flow. ALTO order puts the 版心 first, the ReadingOrder last.
+    text = ocr.OcrBlock(ocr.BlockRole.TEXT, (300, 10, 336, 126), (_column("學而時", 300),), True)
+    note = ocr.OcrBlock(ocr.BlockRole.NOTE, (250, 10, 286, 46), (_column("習之", 250),), True)
+    fold = ocr.OcrBlock(ocr.BlockRole.FOLD, (360, 10, 396, 126), (_column("論語卷", 360),), True)
+    page = OcrPage(400, 600, (text, note, fold), vertical=True)
+    path = tmp_path / "p0001.xml"
+    ocr.to_alto(page, image_file="images/p0001.tif", now=NOW).write(str(path), encoding="UTF-8")
+    read = search.read_alto_page(path, "p0001")
+    assert read.text == "學而時習之\n論語卷"
+    db = tmp_path / "search.sqlite"
+    search.index_item(db, "lunyu", [read])
+    assert [h.text for h in search.search(db, "時習")] == ["時習"]
+    assert [h.text for h in search.search(db, "論語")] == ["論語"]
+    assert search.search(db, "之論") == []
