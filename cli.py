@@ -135,9 +135,12 @@ def qc(settings: Settings, batch_dir: Path, profile: str | None, workers: int, o
               "needs --operator and --reason).")
 @click.option("--operator", default="", help="Who lets QC findings through; recorded in PREMIS.")
 @click.option("--reason", default="", help="Why they are let through; recorded in PREMIS.")
+@click.option("--ocr-engine", default="auto", show_default=True, metavar="auto|tesseract|ppocr",
+              help="OCR engine for every page; auto = each page's batch.json ocr_engine, else the material's "
+              "default. Pages read earlier by another engine are read again.")
 @pass_settings
 def ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url: str | None, qc_profile: str | None,
-           accept_warnings: bool, overrides: tuple[str, ...], operator: str, reason: str) -> None:
+           accept_warnings: bool, overrides: tuple[str, ...], operator: str, reason: str, ocr_engine: str) -> None:
     """Ingest a batch: QC, deskew, OCR, METS, AIP, storage, IIIF manifest.
 
     QC stops the batch before storage when a page fails a check (or has a warning);
@@ -149,9 +152,10 @@ def ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url: str
     Example:
       shuying ingest /scans/GJ-0001 --workers 2
       shuying ingest /scans/GJ-0001 --override p0003:focus --operator 王芳 --reason "ink bleed, not blur"
+      shuying ingest /scans/GJ-0001 --ocr-engine tesseract
     """
     gate = {"qc_profile": qc_profile, "accept_warnings": accept_warnings, "overrides": overrides,
-            "operator": operator, "reason": reason}
+            "operator": operator, "reason": reason, "ocr_engine": ocr_engine}
     result = _run_ingest(settings, batch_dir, workers, scheduler_url, gate)
     _report_ingest(result)
 
@@ -173,7 +177,7 @@ def _run_ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url
 
     # Luigi keeps handlers in a set: registering the same function again adds nothing.
     ShuyingTask.event_handler(luigi.Event.SUCCESS)(_show_progress)
-    from pipeline.errors import ValidationError
+    from pipeline.errors import OcrError, ValidationError
     from pipeline.qc import OverrideError
 
     try:
@@ -182,7 +186,7 @@ def _run_ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url
         fail([str(p) for p in exc.problems], ExitCode.FAILED)
     except OverrideError as exc:
         fail([str(p) for p in exc.problems], ExitCode.USAGE)
-    except ValidationError as exc:
+    except (ValidationError, OcrError) as exc:
         fail([str(exc)], ExitCode.USAGE)
 
 
@@ -195,6 +199,18 @@ def _report_ingest(result) -> None:
     click.echo(f"  AIP (work copy):   {result.layout.aip}")
     click.echo(f"  stored:            {result.layout.stored}")
     click.echo(f"  IIIF manifest:     {result.layout.manifest}")
+    _report_ocr_review(result)
+
+
+def _report_ocr_review(result) -> None:
+    review = result.ocr_review
+    if not review:
+        return
+    sheet = result.layout.batch_qc.with_name("qc.html")
+    click.echo(f"OCR review: {review['needs_review']} of {review['pages']} pages need review (contact sheet: {sheet})")
+    for page in review["review"]:
+        click.echo(f"  {page['page_id']} {page['label']} ({page['file']}, {page['engine']}): "
+                   f"{'; '.join(page['reasons'])}")
 
 
 @cli.command()

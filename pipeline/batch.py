@@ -81,6 +81,7 @@ class Page:
     file: str
     label: str
     page_type: PageType = PageType.PAGE
+    ocr_engine: str = ""  # batch.json's per-page engine (tesseract, ppocr, auto); "" = the batch's
 
     @property
     def page_id(self) -> str:
@@ -166,7 +167,10 @@ def _schema_problem(message: str) -> Problem:
         # The raw pattern helps nobody at a scanning station.
         text = (f"{text.split(' does not match')[0]} is not a usable item id: use 1-128 letters, digits, '.', '_' "
                 "or '-', starting with a letter or digit and not ending in '.new' or '.old'")
-    return Problem(BATCH_FILE, text, field=path)
+    hint = ""
+    if path.endswith(".ocr_engine") and " is not one of " in text:
+        text, hint = f"{text.split(' is not one of ')[0]} is not an OCR engine", "use auto, tesseract or ppocr"
+    return Problem(BATCH_FILE, text, field=path, hint=hint)
 
 
 def _pages_readable(data: dict) -> bool:
@@ -235,7 +239,7 @@ def _ignored(rel: str) -> bool:
 def _pages_from(data: dict, present: dict[str, str]) -> list[Page]:
     if "pages" in data:
         return [Page(order=i, file=entry["file"], label=entry.get("label") or f"{i}",
-                     page_type=_page_type(entry.get("type", "page")))
+                     page_type=_page_type(entry.get("type", "page")), ocr_engine=str(entry.get("ocr_engine", "")))
                 for i, entry in enumerate(data["pages"], start=1)]
     images = sorted((rel for rel in present.values() if Path(rel).suffix.lower() in IMAGE_SUFFIXES),
                     key=_natural_key)

@@ -9,7 +9,7 @@ left for vertical books), failed and warned pages outlined, the reasons beside t
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.batch import Batch, ScriptDirection
@@ -75,13 +75,21 @@ def _reasons(entry: dict[str, Any], level: Status) -> dict[str, Any]:
     return {"page_id": entry["page_id"], "file": entry["file"], "label": entry["label"], "reasons": reasons}
 
 
-def contact_sheet(report: dict[str, Any], thumbnails: dict[str, str], *, right_to_left: bool) -> str:
-    """Render the report as one self-contained HTML page (thumbnails are data: URIs)."""
+def contact_sheet(report: dict[str, Any], thumbnails: dict[str, str], *, right_to_left: bool,
+                  ocr_review: Mapping[str, Any] | None = None) -> str:
+    """Render the report as one self-contained HTML page (thumbnails are data: URIs).
+
+    ``ocr_review`` (``pipeline.ocr.review.review_list``, once OCR has run) adds an "OCR
+    review" badge and the reasons to each page whose text needs checking, and a list of them.
+    """
     title = f"QC {report['item_id']}: {report['title']}"
-    cells = "\n".join(_cell(entry, thumbnails.get(entry["page_id"], "")) for entry in report["pages"])
+    flagged = {p["page_id"]: p["reasons"] for p in ocr_review["review"]} if ocr_review else {}
+    cells = "\n".join(_cell(entry, thumbnails.get(entry["page_id"], ""), flagged.get(entry["page_id"]))
+                      for entry in report["pages"])
     order = "rtl" if right_to_left else "ltr"
     return _PAGE.format(
-        title=_e(title), css=_CSS, summary=_summary(report), lists=_lists(report), order=order,
+        title=_e(title), css=_CSS, summary=_summary(report, ocr_review), lists=_lists(report) + _ocr_list(ocr_review),
+        order=order,
         reading="right to left, top to bottom" if right_to_left else "left to right, top to bottom",
         cells=cells,
     )
@@ -92,7 +100,7 @@ def reading_right_to_left(batch: Batch) -> bool:
     return batch.script_direction is ScriptDirection.VERTICAL_RL
 
 
-def _summary(report: dict[str, Any]) -> str:
+def _summary(report: dict[str, Any], ocr_review: Mapping[str, Any] | None = None) -> str:
     s, profile = report["summary"], report["profile"]
     parts = [f'<span class="badge status-{report["status"]}">{_e(report["status"].upper())}</span>',
              f"{s['pages']} pages: {s['pass']} pass, {s['warn']} warn, {s['fail']} fail",
@@ -101,6 +109,8 @@ def _summary(report: dict[str, Any]) -> str:
     gate = report.get("gate")
     if gate:
         parts.append(f"ingest gate: <b>{'passed' if gate['passed'] else 'stopped'}</b>")
+    if ocr_review is not None:
+        parts.append(f"OCR: <b>{ocr_review['needs_review']}</b> of {ocr_review['pages']} pages need review")
     return " · ".join(parts)
 
 
@@ -115,16 +125,28 @@ def _lists(report: dict[str, Any]) -> str:
     return "\n".join(blocks)
 
 
-def _cell(entry: dict[str, Any], thumbnail: str) -> str:
+def _ocr_list(ocr_review: Mapping[str, Any] | None) -> str:
+    if not ocr_review or not ocr_review["review"]:
+        return ""
+    items = "".join(f'<li><a href="#{_e(p["page_id"])}">{_e(p["page_id"])}</a> {_e(p["label"])} ({_e(p["file"])}, '
+                    f'{_e(p["engine"])}): {_e("; ".join(p["reasons"]))}</li>' for p in ocr_review["review"])
+    heading = f'<h2>OCR review ({len(ocr_review["review"])})</h2>'
+    return f'\n<section class="list ocr-review">{heading}<ul>{items}</ul></section>'
+
+
+def _cell(entry: dict[str, Any], thumbnail: str, ocr_reasons: Sequence[str] | None = None) -> str:
     status = entry["status"]
     image = (f'<img src="{_e(thumbnail)}" alt="{_e(entry["label"])}">' if thumbnail
              else '<div class="missing">no image</div>')
     flagged = [r for r in entry["results"] if r["status"] != Status.PASS.value]
     reasons = "".join(f'<li class="status-{r["status"]}"><b>{_e(r["check"])}</b> {_e(r["message"])}'
                       f'<span class="measure">{_e(_measure(r))}</span></li>' for r in flagged)
+    reasons += "".join(f'<li class="ocr"><b>OCR</b> {_e(reason)}</li>' for reason in ocr_reasons or ())
     notes = f'<ul class="reasons">{reasons}</ul>' if reasons else ""
-    return (f'<figure class="page status-{status}" id="{_e(entry["page_id"])}" data-status="{status}">'
-            f'<div class="card">{image}<figcaption><span class="pid">{_e(entry["page_id"])}</span> '
+    badge = '<span class="badge ocr-review">OCR review</span>' if ocr_reasons else ""
+    ocr_attr = ' data-ocr-review="true"' if ocr_reasons else ""
+    return (f'<figure class="page status-{status}" id="{_e(entry["page_id"])}" data-status="{status}"{ocr_attr}>'
+            f'<div class="card">{image}<figcaption>{badge}<span class="pid">{_e(entry["page_id"])}</span> '
             f'<span class="label">{_e(entry["label"])}</span><span class="file">{_e(entry["file"])}</span>'
             f'<span class="type">{_e(entry["page_type"])}</span></figcaption></div>{notes}</figure>')
 
@@ -156,6 +178,8 @@ figcaption { display: flex; flex-direction: column; font-size: 12px; width: 150p
 .reasons { width: 230px; margin: 0; padding-left: 16px; font-size: 12px; }
 .reasons li.status-fail b { color: #d7191c; } .reasons li.status-warn b { color: #e66101; }
 .measure { color: #666; }
+.badge.ocr-review { background: #5e3c99; font-size: 11px; align-self: flex-start; }
+.reasons li.ocr b { color: #5e3c99; }
 """
 
 _PAGE = """<!DOCTYPE html>

@@ -23,7 +23,8 @@ class ShuyingTask(luigi.Task):
     """Base for ingest tasks: a batch folder plus where outputs go.
 
     Only ``batch_dir`` (and a page id, for page tasks) identifies a task; the folders
-    and URLs are operational settings (luigi's insignificant parameters).
+    and URLs are operational settings (luigi's insignificant parameters). The one
+    exception is ``Ocr``, whose identity includes the engine asked for.
     """
 
     batch_dir = luigi.PathParameter(description="The capture batch folder (read-only).")
@@ -34,13 +35,15 @@ class ShuyingTask(luigi.Task):
     base_url = luigi.Parameter(significant=False, description="Public base URL of the IIIF server.")
     organization = luigi.Parameter(significant=False, default="", description="Fallback holding institution.")
     ocr_timeout = luigi.IntParameter(significant=False, default=300, description="Seconds per OCR page.")
+    ocr_engine = luigi.Parameter(significant=False, default="auto",
+                                 description="OCR engine asked for (--ocr-engine): auto, tesseract or ppocr.")
     max_megapixels = luigi.IntParameter(significant=False, default=300, description="Master size limit.")
 
     def shared(self) -> dict:
         """Return the settings parameters, to pass on to required tasks."""
         return {name: getattr(self, name) for name in (
             "batch_dir", "work_root", "publish_root", "storage_config", "home", "base_url",
-            "organization", "ocr_timeout", "max_megapixels")}
+            "organization", "ocr_timeout", "ocr_engine", "max_megapixels")}
 
     def batch(self) -> Batch:
         return load_batch(Path(self.batch_dir))

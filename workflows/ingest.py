@@ -136,8 +136,11 @@ class Derivative(PageTask):
 class Ocr(PageTask):
     """Recognise the text of one page, in the pixel space of its access image."""
 
-    ocr_engine = luigi.Parameter(significant=False, default=ocr.AUTO,
-                                 description="OCR engine: auto (the material's default), tesseract or ppocr.")
+    # Significant, and checked against ocr.json in complete(): a run asking for another
+    # engine is another task, and redoes a page an earlier run read with a different one.
+    ocr_engine = luigi.Parameter(default=ocr.AUTO,
+                                 description="OCR engine: auto (the page's batch.json ocr_engine, else the "
+                                 "material's default), tesseract or ppocr.")
 
     def requires(self) -> Derivative:
         return Derivative(**self.shared(), page_id=self.page_id)
@@ -145,11 +148,16 @@ class Ocr(PageTask):
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.ocr(self.page_id)))
 
+    def complete(self) -> bool:
+        batch = self.batch()
+        return ocr_is_current(self.layout, batch, _page(batch, self.page_id), str(self.ocr_engine))
+
     def execute(self) -> None:
-        batch, page = self.batch(), self.page()
-        plan = ocr.plan_ocr(batch.languages, batch.script_direction.value, batch.material_type.value,
-                            override=self.ocr_engine)
+        batch = self.batch()
+        page = _page(batch, self.page_id)
+        plan = page_plan(batch, page, str(self.ocr_engine))
         access_image = self.layout.derivative(self.page_id) / "access.tif"
+        remove(self.layout.ocr(self.page_id))  # read by another engine: atomic_path never replaces a folder
         with atomic_path(self.layout.ocr(self.page_id), directory=True) as tmp:
             if page.page_type in NO_OCR_TYPES:
                 (tmp / "ocr.json").write_text(json.dumps({"skipped": page.page_type.value}), encoding="utf-8")
@@ -161,12 +169,30 @@ class Ocr(PageTask):
             alto = ocr.to_alto(result, image_file=f"images/{page.page_id}.tif", now=events.now(), page_number=page.order)
             alto.write(str(tmp / "alto.xml"), xml_declaration=True, encoding="UTF-8", pretty_print=True)
             (tmp / "text.txt").write_text(ocr.to_text(result), encoding="utf-8")
-            summary = {"lines": len(result.lines), "mean_confidence": result.mean_confidence,
-                       "needs_review": result.needs_review(), "review_threshold": ocr.REVIEW_THRESHOLD,
-                       "engine": result.engine, "language": plan.lang, "event": events.ocr(batch, page, result).as_dict(),
+            summary = {**page_summary(result), "engine": result.engine, "language": plan.lang,
+                       "event": events.ocr(batch, page, result).as_dict(),
                        # Digests computed once, here, and carried into the AIP.
                        "files": {name: digest_file(tmp / name).as_dict() for name in ("alto.xml", "text.txt")}}
             (tmp / "ocr.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def page_plan(batch: Batch, page: Page, requested: str) -> ocr.OcrPlan:
+    """Return how ``page`` is read: ``requested`` (--ocr-engine) beats the page's batch.json ocr_engine."""
+    return ocr.plan_ocr(batch.languages, batch.script_direction.value, batch.material_type.value,
+                        override=page_override(requested, page.ocr_engine))
+
+
+def ocr_is_current(layout: ItemLayout, batch: Batch, page: Page, requested: str) -> bool:
+    """True when the page's ocr.json exists and was read by the engine ``requested`` now chooses."""
+    record_path = layout.ocr(page.page_id) / "ocr.json"
+    if not record_path.is_file():
+        return False
+    record = read_json(record_path)
+    return "skipped" in record or record.get("engine") == page_plan(batch, page, requested).engine.value
+
+
+def _page(batch: Batch, page_id: str) -> Page:
+    return next(p for p in batch.pages if p.page_id == page_id)
 
 
 class BatchQC(QcGateParams, ShuyingTask):
@@ -183,6 +209,33 @@ class BatchQC(QcGateParams, ShuyingTask):
         pages = [qc.PageQC.from_dict(read_json(self.layout.page_qc(p.page_id))) for p in batch.pages]
         profile = qc.resolve_profile(self.qc_profile, batch.material_type.value)
         write_batch_qc(batch, pages, profile, self.qc_request(), json_path=self.layout.batch_qc)
+
+
+class OcrReview(QcGateParams, ShuyingTask):
+    """List the pages whose OCR needs review (ocr-review.json) and redraw qc.html with them."""
+
+    def requires(self) -> dict:
+        return {"qc": BatchQC(**self.shared(), **self.qc_params()),
+                "ocr": [Ocr(**self.shared(), page_id=p.page_id) for p in self.batch().pages]}
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(self.layout.ocr_review))
+
+    def complete(self) -> bool:
+        # A page redone with another engine makes the list stale; Luigi would not look below it.
+        if not self.layout.ocr_review.is_file():
+            return False
+        batch = self.batch()
+        return all(ocr_is_current(self.layout, batch, p, str(self.ocr_engine)) for p in batch.pages)
+
+    def execute(self) -> None:
+        batch = self.batch()
+        records = {p.page_id: read_json(self.layout.ocr(p.page_id) / "ocr.json") for p in batch.pages}
+        review = {"item_id": batch.item_id, **review_list(batch.pages, records)}
+        pages = [qc.PageQC.from_dict(read_json(self.layout.page_qc(p.page_id))) for p in batch.pages]
+        write_ocr_contact_sheet(batch, read_json(self.layout.batch_qc), pages, review,
+                                html_path=self.layout.batch_qc.with_name("qc.html"))
+        write_json_atomic(self.layout.ocr_review, review)
 
 
 class BuildMets(QcGateParams, ShuyingTask):
@@ -259,7 +312,10 @@ class IngestBatch(QcGateParams, luigi.WrapperTask):
     base_url = ShuyingTask.base_url
     organization = ShuyingTask.organization
     ocr_timeout = ShuyingTask.ocr_timeout
+    ocr_engine = ShuyingTask.ocr_engine
     max_megapixels = ShuyingTask.max_megapixels
 
-    def requires(self) -> PublishManifest:
-        return PublishManifest(**{name: getattr(self, name) for name, _ in self.get_params()})
+    def requires(self) -> list[luigi.Task]:
+        params = {name: getattr(self, name) for name, _ in self.get_params()}
+        # The OCR review does not wait for storage: a technician gets it even if storing fails.
+        return [PublishManifest(**params), OcrReview(**params)]

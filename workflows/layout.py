@@ -5,7 +5,8 @@
     <work>/<item>/pages/<page>/qc.json      PageQC
     <work>/<item>/pages/<page>/derivative/  Derivative: access.tif (pyramid), deskew.json
     <work>/<item>/pages/<page>/ocr/         Ocr: alto.xml, text.txt, ocr.json
-    <work>/<item>/qc.json                   BatchQC
+    <work>/<item>/qc.json                   BatchQC (and qc.html, the contact sheet)
+    <work>/<item>/ocr-review.json           OcrReview: pages whose OCR needs review (qc.html redrawn)
     <work>/<item>/mets.xml                  BuildMets
     <work>/<item>/aip/<item>.v1/            BuildAip (a complete, validated bag)
     <work>/<item>/stored.json               StoreAip
@@ -55,6 +56,10 @@ class ItemLayout:
     @property
     def batch_qc(self) -> Path:
         return self.work / "qc.json"
+
+    @property
+    def ocr_review(self) -> Path:
+        return self.work / "ocr-review.json"
 
     @property
     def mets(self) -> Path:

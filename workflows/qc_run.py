@@ -127,3 +127,15 @@ def write_batch_qc(batch: Batch, pages: list[PageQC], profile: Profile, request:
         raise QcGateError(decision.blocking, str(html_path))
     report["event"] = events.quality_control(batch, report).as_dict()
     write_json_atomic(json_path, report)
+
+
+def write_ocr_contact_sheet(batch: Batch, report: dict, pages: list[PageQC], ocr_review: dict, *,
+                            html_path: Path) -> None:
+    """Write qc.html again from the stored QC report, now with each page's OCR review.
+
+    BatchQC writes the contact sheet before any page is read; once OCR has run this
+    replaces it, so the technician finds QC findings and OCR doubts on the one sheet.
+    """
+    thumbnails = {qc.page_id: qc.thumbnail for qc in pages}
+    html = contact_sheet(report, thumbnails, right_to_left=reading_right_to_left(batch), ocr_review=ocr_review)
+    write_bytes_atomic(html_path, html.encode("utf-8"))

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import luigi
 
+from pipeline import ocr
 from pipeline.batch import Batch, load_batch
+from pipeline.errors import OcrError
 from pipeline.qc import GateRequest, check_request, resolve_profile
 from storage_config.settings import Settings
-from workflows.ingest import IngestBatch, ShuyingTask
+from workflows.ingest import IngestBatch, ShuyingTask, ocr_is_current
 from workflows.layout import ItemLayout
 
 
@@ -23,10 +25,11 @@ class IngestResult:
     ok: bool
     status: str
     failures: list[dict] = field(default_factory=list)
+    ocr_review: dict = field(default_factory=dict)  # ocr-review.json, once every page has been read
 
 
 def ingest_task(batch: Batch, settings: Settings, *, qc_profile: str = "",
-                gate: GateRequest = GateRequest()) -> IngestBatch:
+                gate: GateRequest = GateRequest(), ocr_engine: str = ocr.AUTO) -> IngestBatch:
     """Return the wrapper task for ``batch`` with ``settings`` (and the QC gate's inputs) as parameters."""
     return IngestBatch(
         qc_profile=qc_profile,
@@ -42,6 +45,7 @@ def ingest_task(batch: Batch, settings: Settings, *, qc_profile: str = "",
         base_url=settings.base_url,
         organization=settings.organization,
         ocr_timeout=settings.ocr_timeout,
+        ocr_engine=ocr_engine,
         max_megapixels=settings.max_megapixels,
     )
 
@@ -49,7 +53,7 @@ def ingest_task(batch: Batch, settings: Settings, *, qc_profile: str = "",
 def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
                scheduler_url: str | None = None, qc_profile: str | Path | None = None,
                accept_warnings: bool = False, overrides: tuple[str, ...] = (), operator: str = "",
-               reason: str = "") -> IngestResult:
+               reason: str = "", ocr_engine: str = ocr.AUTO) -> IngestResult:
     """Ingest ``batch_dir``; resume whatever an earlier run left unfinished.
 
     With ``workers`` > 1 Luigi forks worker processes: call this from a process that has
@@ -60,16 +64,22 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
     profile says) unless ``overrides`` (``PAGE:CHECK``) or ``accept_warnings`` let it
     through; ``operator`` and ``reason`` are then required and go into the PREMIS record.
 
+    ``ocr_engine`` (auto, tesseract, ppocr) reads every page with that engine; with auto,
+    a page's batch.json ``ocr_engine`` and then the material's default choose. Pages an
+    earlier run read with another engine are read again, as long as METS is not built yet.
+
     Raises:
         BatchError: batch.json or the folder cannot be read as a batch.
         OverrideError: an override names no page or check, or lacks operator and reason.
         ValidationError: the QC profile file is invalid.
+        OcrError: ``ocr_engine`` is unknown, or would change the OCR of an item already packaged.
     """
     batch = load_batch(batch_dir)
     gate = GateRequest(accept_warnings, tuple(overrides), operator, reason)
     check_request(gate, batch.pages)
     resolve_profile(qc_profile, batch.material_type.value)  # a bad profile file fails now, not mid-run
     layout = ItemLayout(settings.work_dir, settings.publish_dir, batch.item_id)
+    check_ocr_engine(batch, layout, ocr_engine)
     # Luigi's own log (tracebacks included) goes to the item's luigi.log; users see the
     # one-line failure records instead.
     _log_luigi_to(layout.work / "luigi.log")
@@ -82,11 +92,32 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
         luigi.configuration.get_config().set("worker", "keep_alive", "true")
     else:
         options["local_scheduler"] = True
-    task = ingest_task(batch, settings, qc_profile=str(qc_profile or ""), gate=gate)
+    task = ingest_task(batch, settings, qc_profile=str(qc_profile or ""), gate=gate, ocr_engine=ocr_engine)
     summary = luigi.build([task], **options)
     # Done means published: with a shared scheduler, tasks another process ran show
     # here as NOT_RUN, which is no failure once the manifest exists.
-    return IngestResult(batch, layout, layout.manifest.exists(), summary.status.name, recorded_failures(layout))
+    review = json.loads(layout.ocr_review.read_text(encoding="utf-8")) if layout.ocr_review.is_file() else {}
+    return IngestResult(batch, layout, layout.manifest.exists(), summary.status.name, recorded_failures(layout),
+                        review)
+
+
+def check_ocr_engine(batch: Batch, layout: ItemLayout, ocr_engine: str) -> None:
+    """Raise OcrError for an unknown engine, or one that would change the text of a packaged item.
+
+    Luigi does not redo a finished task because an input changed: once mets.xml records
+    the OCR files' digests, reading pages again would leave METS and the AIP describing
+    the old text, so the run is refused instead.
+    """
+    ocr.choose_engine(batch.material_type.value, batch.languages, override=ocr_engine)  # unknown → OcrError
+    if not layout.mets.exists():
+        return
+    stale = [p.page_id for p in batch.pages if layout.ocr(p.page_id).is_dir()
+             and not ocr_is_current(layout, batch, p, ocr_engine)]
+    if stale:
+        shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+        raise OcrError(f"{batch.item_id}: METS is already built from pages read by another engine than the one "
+                       f"now chosen ({shown}); a re-run does not change packaged text (choose the engine used "
+                       "before, with --ocr-engine or batch.json ocr_engine)")
 
 
 def _log_luigi_to(path: Path) -> None:
@@ -116,4 +147,4 @@ def progress_line(task: luigi.Task) -> str:
     return f"[{done}/{len(batch.pages)} pages] {task.step_name} done"
 
 
-__all__ = ["IngestResult", "run_ingest", "ingest_task", "recorded_failures", "progress_line"]
+__all__ = ["IngestResult", "run_ingest", "ingest_task", "check_ocr_engine", "recorded_failures", "progress_line"]

@@ -12,21 +12,20 @@ from pipeline.ocr.ppocr import PpOcrEngine
 from pipeline.ocr.script import Script, script_of
 from pipeline.ocr.tesseract import TesseractEngine, check_languages_installed, choose_languages
 
-__all__ = ["AUTO", "DEFAULT_ENGINES", "OcrPlan", "choose_engine", "choose_layout", "make_engine", "plan_ocr"]
+__all__ = ["AUTO", "DEFAULT_ENGINES", "OcrPlan", "choose_engine", "choose_layout", "make_engine", "page_override",
+           "plan_ocr"]
 
 log = logging.getLogger(__name__)
 
 AUTO = "auto"  # use the default for the batch's material and script
 # Keyed by "material_type/script", then by "material_type" (script: traditional,
-# simplified, other). From benchmarks/ocr.py (figures in benchmarks/README.md, "OCR"):
-# on real woodblock pages PP-OCR made 0.175 CER against our Tesseract path's 0.373;
-# on horizontal print Tesseract read traditional better (0.050 against 0.081) and
-# PP-OCR simplified (0.049 against 0.117).
+# simplified, other). From benchmarks/ocr.py (figures in benchmarks/README.md, "OCR"),
+# ours with PP-OCRv6 against ours with Tesseract: real woodblock leaves 0.033 against
+# 0.358 CER; generated horizontal print, traditional 0.021 against 0.040, simplified
+# 0.000 against 0.093. Languages PP-OCR cannot read still go to Tesseract (choose_engine).
 DEFAULT_ENGINES: Mapping[str, OcrEngine] = {
     "ancient_book": OcrEngine.PPOCR,
-    "republican/traditional": OcrEngine.TESSERACT,
-    "republican/simplified": OcrEngine.PPOCR,
-    "republican": OcrEngine.TESSERACT,
+    "republican": OcrEngine.PPOCR,
     "other": OcrEngine.TESSERACT,
 }
 _CHINESE = {"lzh", "zh", "zho", "chi", "och", "ltc", "cmn", "yue", "en", "eng"}
@@ -63,6 +62,14 @@ def plan_ocr(
     vertical = direction == "vertical-rl"
     lang = choose_languages(languages, direction)
     return OcrPlan(engine, lang, vertical, script_of(languages), choose_layout(material_type, vertical))
+
+
+def page_override(requested: str, page_engine: str = "") -> str:
+    """Return the engine override for one page: ``requested`` (``--ocr-engine``) unless it is
+    auto, else the page's batch.json ``ocr_engine``, else auto (the configured or default engine)."""
+    if requested and requested != AUTO:
+        return requested
+    return page_engine or AUTO
 
 
 def choose_layout(material_type: str, vertical: bool) -> PageLayout:

@@ -267,7 +267,7 @@ def test_double_line_notes_come_in_reading_order(ppocr_engine: ocr.Engine) -> No
         ("ancient_book", ("lzh",), None, ocr.OcrEngine.PPOCR),
         ("ancient_book", ("lzh",), "auto", ocr.OcrEngine.PPOCR),
         ("ancient_book", ("lzh",), "tesseract", ocr.OcrEngine.TESSERACT),
-        ("republican", ("zh-Hant",), None, ocr.OcrEngine.TESSERACT),
+        ("republican", ("zh-Hant",), None, ocr.OcrEngine.PPOCR),
         ("republican", ("zh-Hans",), None, ocr.OcrEngine.PPOCR),
         ("republican", ("zh-Hans",), "Tesseract", ocr.OcrEngine.TESSERACT),
         ("other", (), None, ocr.OcrEngine.TESSERACT),
@@ -285,7 +285,7 @@ def test_configured_engine_per_material_and_script_beats_the_default() -> None:
     configured = {"ancient_book": "tesseract", "republican/simplified": "tesseract"}
     assert ocr.choose_engine("ancient_book", ("lzh",), configured=configured) is ocr.OcrEngine.TESSERACT
     assert ocr.choose_engine("republican", ("zh-Hans",), configured=configured) is ocr.OcrEngine.TESSERACT
-    assert ocr.choose_engine("republican", ("zh-Hant",), configured=configured) is ocr.OcrEngine.TESSERACT
+    assert ocr.choose_engine("republican", ("zh-Hant",), configured=configured) is ocr.OcrEngine.PPOCR
 
 
 def test_an_unknown_engine_is_refused_with_the_choices() -> None:
