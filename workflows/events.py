@@ -13,6 +13,7 @@ from pipeline.batch import Batch, Page
 from pipeline.deskew import DeskewResult, SkewEstimate
 from pipeline.mets import shuying_agent
 from pipeline.ocr import OcrPage
+from pipeline.orientation import Orientation
 from pipeline.premis import Agent, AgentType, Event, EventType, Outcome
 from pipeline.qc_report import gate_summary, summary_line
 
@@ -76,8 +77,11 @@ def quality_control(batch: Batch, report: dict) -> Event:
                  outcome, detail, agents=tuple(agents), object_ids=_page_ids(batch))
 
 
-def deskew(batch: Batch, page: Page, estimate: SkewEstimate, result: DeskewResult) -> Event:
-    detail = (f"access derivative: deskew estimated {estimate.angle:+.3f} deg (confidence {estimate.confidence:.2f}, "
+def deskew(batch: Batch, page: Page, estimate: SkewEstimate, result: DeskewResult,
+           orientation: Orientation | None = None) -> Event:
+    turned = (f"turned {orientation.turn} deg clockwise (Tesseract OSD, confidence {orientation.confidence:.1f}), "
+              if orientation and orientation.turn else "")
+    detail = (f"access derivative: {turned}deskew estimated {estimate.angle:+.3f} deg (confidence {estimate.confidence:.2f}, "
               f"method {estimate.method}), rotated by {-result.angle_applied:+.3f} deg, bicubic, "
               f"{result.width}x{result.height} px, pyramidal TIFF JPEG Q85; master not modified")
     return Event(EventType.CREATION, now_iso(), detail, Outcome.SUCCESS,

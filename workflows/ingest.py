@@ -13,16 +13,21 @@ from pathlib import Path
 import luigi
 
 from pipeline import access, images, ocr, qc
-from pipeline.batch import PageType
+from pipeline.batch import Batch, Page, PageType
 from pipeline.checksums import digest_file, verify_file
 from pipeline.deskew import deskew, estimate_skew
+from pipeline.orientation import Orientation, compose, turn_affine
+from pipeline.orientation import upright as orientation_of
 from pipeline.errors import BatchError
 from pipeline.intake import duplicate_problems, master_problems
+from pipeline.ocr.engines import page_override
+from pipeline.ocr.review import page_summary, review_list
 from workflows import events
-from pipeline.atomic import atomic_path, write_bytes_atomic, write_json_atomic
+from pipeline.atomic import atomic_path, remove, write_bytes_atomic, write_json_atomic
 from workflows.base import PageTask, ShuyingTask, read_json
+from workflows.layout import ItemLayout
 from workflows.package import assemble_aip, build_item_mets, index_item, master_digests, publish_item, store_aip
-from workflows.qc_run import write_batch_qc
+from workflows.qc_run import write_batch_qc, write_ocr_contact_sheet
 
 # Page types that carry no text worth recognising.
 NO_OCR_TYPES = frozenset({PageType.COLOUR_TARGET, PageType.SPINE})
@@ -107,7 +112,7 @@ class PageQC(QcGateParams, PageTask):
 
 
 class Derivative(PageTask):
-    """Deskew the master into a pyramidal access image (the master is only read)."""
+    """Turn upright and deskew the master into a pyramidal access image (the master is only read)."""
 
     def requires(self) -> ChecksumMasters:
         return ChecksumMasters(**self.shared())
@@ -120,15 +125,19 @@ class Derivative(PageTask):
         master = batch.master_path(page)
         expected = master_digests(self.layout)[self.page_id]
         verify_file(master, expected, name=page.file)  # process exactly the bytes we checksummed
-        image = images.load_page(master, sequential=False)
+        master_image = images.load_page(master, sequential=False)
+        # Pages that are not read (colour targets, spines) are left the way they were shot.
+        image, orientation = (orientation_of(master_image) if page.page_type not in NO_OCR_TYPES
+                              else (master_image, Orientation(0, 0.0, note="not checked: page is not read")))
         estimate = estimate_skew(image)
         result = deskew(image, estimate)
+        affine = compose(result.affine, turn_affine(orientation.turn, master_image.width, master_image.height))
         with atomic_path(self.layout.derivative(self.page_id), directory=True) as tmp:
             access.write_pyramid(result.image, tmp / "access.tif")
             info = {"width": result.width, "height": result.height, "angle": estimate.angle,
                     "angle_applied": result.angle_applied, "confidence": estimate.confidence,
-                    "method": estimate.method, "affine": list(result.affine),
-                    "event": events.deskew(batch, page, estimate, result).as_dict()}
+                    "method": estimate.method, "affine": list(affine), "orientation": orientation.as_dict(),
+                    "event": events.deskew(batch, page, estimate, result, orientation).as_dict()}
             (tmp / "deskew.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
         verify_file(master, expected, name=page.file)
 
