@@ -6,7 +6,7 @@ tested on its own. Masks are bool arrays indexed ``[y, x]``; boxes are
 
 Columns come from the text mass, not from the printed rules alone: on real
 woodblock prints the 界行 are broken and dashed, so a rule-only cut misses half of
-them. The 版心 (fold column) is recognised by its solid 魚尾 and left out of the text.
+them. The 版心 (fold column) is recognised by its solid 魚尾 and kept apart from the text.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = [
     "binarise",
     "clean_page",
     "find_columns",
+    "find_folds",
     "split_notes",
 ]
 
@@ -95,19 +96,82 @@ def clean_page(
 
 def find_columns(page: CleanPage) -> list[Column]:
     """Cut the text into columns, ordered right to left, leaving out the 版心."""
+    return [column for column, fold in _columns(page) if not fold]
+
+
+def find_folds(page: CleanPage) -> list[Column]:
+    """Return the 版心 (fold columns) of a page, right to left: two on an uncut double leaf."""
+    return [column for column, fold in _columns(page) if fold]
+
+
+def _columns(page: CleanPage) -> list[tuple[Column, bool]]:
+    """Return every column right to left, each with whether it is a 版心."""
     top, bottom = _text_rows(page.lines)
     region = page.text_ink[top:bottom]
     runs = _column_runs(region)
     columns = []
     for start, end in runs:
-        if _is_fold(page.solid[top:bottom, start:end], end - start):
-            log.debug("x %d-%d: fold column (版心) left out", start, end)
-            continue
+        fold = _is_fold(page.solid[top:bottom, start:end], end - start)
         column = _column(region, (start, end), top)
         if column is not None:
-            columns.append(column)
-    log.debug("rows %d-%d: %d runs, %d columns", top, bottom, len(runs), len(columns))
-    return sorted(columns, key=lambda c: -c.box[0])
+            columns.append((column if fold else _with_raised_head(page.text_ink, column, top), fold))
+    # A 版心 in small type may cast too faint a profile to make a run: its 魚尾 still marks it.
+    for start, end in _lone_fold_spans(page.solid[top:bottom], runs):
+        profile = region[:, start:end].sum(axis=0)
+        inked = np.flatnonzero(profile > 0.05 * profile.max())  # not the rows a rule's edge leaves
+        if not profile.any():
+            continue
+        column = _column(region, (start + int(inked[0]), start + int(inked[-1]) + 1), top)
+        if column is not None:
+            columns.append((column, True))
+    log.debug("rows %d-%d: %d runs, %d columns, %d folds", top, bottom, len(runs), len(columns),
+              sum(fold for _, fold in columns))
+    return sorted(columns, key=lambda c: -c[0].box[0])
+
+
+def _with_raised_head(text_ink: np.ndarray, column: Column, top: int) -> Column:
+    """Extend a column up over a glyph raised above the frame (抬頭, an honorific set higher).
+
+    The glyph must sit right above the frame, centred on the column and as wide as its
+    glyphs: notes written in the head margin (眉批) stand apart and are not taken in.
+    """
+    x0, y0, x1, y1 = column.box
+    width = x1 - x0
+    if top == 0 or y0 - top > 0.5 * width:  # no frame above, or the column starts low (not 頂格)
+        return column
+    above = text_ink[max(0, top - round(2.5 * width)) : top, x0:x1]
+    groups = _runs(_bridge(np.asarray(above.any(axis=1)), round(0.3 * width)))
+    if not groups:
+        return column
+    start, end = groups[-1]  # the group nearest the frame
+    glyph = above[start:end]
+    xs = np.flatnonzero(glyph.any(axis=0))
+    near = above.shape[0] - end <= 0.6 * width
+    sized = end - start >= 0.5 * width and xs[-1] - xs[0] + 1 >= 0.6 * width
+    centred = abs((xs[0] + xs[-1]) / 2 - width / 2) <= 0.25 * width
+    if not (near and sized and centred):
+        return column
+    new_top = top - above.shape[0] + start
+    log.debug("x %d-%d: raised glyph above the frame at y %d", x0, x1, new_top)
+    return Column((x0, new_top, x1, y1), text_ink[new_top:y1, x0:x1])
+
+
+def _lone_fold_spans(solid: np.ndarray, runs: list[Span]) -> list[Span]:
+    """Return x spans around 魚尾 that no column run covers, a column wide, centred on the 魚尾."""
+    if not runs:
+        return []
+    typical = _typical_width(runs)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(solid.astype(np.uint8), connectivity=8)
+    spans = []
+    for x, w, h in zip(stats[1:count, cv2.CC_STAT_LEFT], stats[1:count, cv2.CC_STAT_WIDTH],
+                       stats[1:count, cv2.CC_STAT_HEIGHT]):
+        if not (0.4 * typical <= w <= 1.2 * typical and h <= 2 * w):
+            continue
+        centre = x + w / 2
+        span = (max(0, round(centre - 0.6 * typical)), min(solid.shape[1], round(centre + 0.6 * typical)))
+        if not any(a < span[1] and span[0] < b for a, b in [*runs, *spans]):
+            spans.append(span)
+    return spans
 
 
 def split_notes(column: Column) -> list[Segment]:

@@ -15,10 +15,11 @@ from pipeline.errors import OcrError
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 Span = tuple[int, int]  # [start, end) along one axis
 
-# Below this mean glyph confidence a page is flagged "needs OCR review". On the
-# benchmark, generated pages (CER 0.05-0.12) averaged 0.80-0.98 with either engine and
-# none fell below; the real woodblock pages read by Tesseract (CER 0.37) averaged 0.54
-# and all four were flagged; read by PP-OCR (CER 0.175), 0.84, none flagged.
+# Below this mean glyph confidence a page is flagged "needs OCR review". Re-measured with
+# PP-OCRv6 (benchmarks/ocr.py): generated woodblock pages (CER 0.006) averaged 0.99 and the
+# real leaves (CER 0.023-0.050) 0.97, none flagged; read by Tesseract, the real leaves
+# (CER 0.36) averaged 0.54 and all four were flagged; pages shot upside down or sideways
+# and read as they were (nonsense) averaged 0.50-0.51.
 REVIEW_THRESHOLD = 0.75
 # Paper left on each side of a column crop given to an engine, as a fraction of the
 # column's width: engines read glyphs that touch the crop's edge badly.
@@ -105,6 +106,7 @@ class BlockRole(str, enum.Enum):
 # Blocks of these roles make the page's reading flow (ALTO OrderedGroup, to_text, search);
 # the rest stand beside it, each on its own (UnorderedGroup).
 FLOW_ROLES = frozenset({BlockRole.TEXT, BlockRole.NOTE, BlockRole.HEADING})
+UNREVIEWED_ROLES = frozenset({BlockRole.FOLD, BlockRole.RUNNING})
 
 
 class RegionKind(str, enum.Enum):
@@ -178,22 +180,65 @@ class OcrPage:
         return tuple(line for block in self.blocks if block.in_flow for line in block.lines)
 
     @property
+    def fold_text(self) -> str:
+        """The text of the 版心 (fold columns), which is kept out of the reading flow."""
+        return "\n".join(block.text for block in self.blocks if block.role is BlockRole.FOLD)
+
+    @property
     def all_lines(self) -> tuple[OcrLine, ...]:
         return tuple(line for block in self.blocks for line in block.lines)
 
     @property
+    def reviewed_lines(self) -> tuple[OcrLine, ...]:
+        """The lines whose confidence judges the page: all but the 版心 and running heads.
+
+        The 版心's small, worn glyphs read worst on every real leaf (0.2 to 0.6 against
+        0.97 for the text) and are metadata, not the text a reader needs.
+        """
+        return tuple(line for block in self.blocks if block.role not in UNREVIEWED_ROLES for line in block.lines)
+
+    @property
     def mean_confidence(self) -> float:
-        return mean(g.confidence for line in self.all_lines for g in line.glyphs)
+        return mean(g.confidence for line in self.reviewed_lines for g in line.glyphs)
 
     def low_confidence_glyphs(self, threshold: float = LOW_GLYPH_CONFIDENCE) -> int:
-        """Return how many glyphs were read with a confidence below ``threshold``."""
-        return sum(g.confidence < threshold for line in self.all_lines for g in line.glyphs)
+        """Return how many glyphs of the reviewed lines were read with a confidence below ``threshold``."""
+        return sum(g.confidence < threshold for line in self.reviewed_lines for g in line.glyphs)
 
     def needs_review(self, threshold: float = REVIEW_THRESHOLD) -> bool:
         """True when glyphs were read with a mean confidence below ``threshold``, or ink went unread."""
         if self.unread_ink:
             return True
-        return bool(self.all_lines) and self.mean_confidence < threshold
+        return bool(self.reviewed_lines) and self.mean_confidence < threshold
+
+    def review_reasons(self, threshold: float = REVIEW_THRESHOLD,
+                       low_glyph: float = LOW_GLYPH_CONFIDENCE) -> tuple[str, ...]:
+        """Return why the page needs OCR review, in words for a reviewer; () when it does not.
+
+        Non-empty exactly when ``needs_review(threshold)`` is true. The count of glyphs
+        below ``low_glyph`` is added as a pointer to where to look, never as a reason alone:
+        a few doubtful glyphs on a well-read page are what the ALTO confidences are for.
+        """
+        reasons = []
+        if self.unread_ink:
+            reasons.append("ink but no text read")
+        if self.reviewed_lines and self.mean_confidence < threshold:
+            reasons.append(f"mean confidence {self.mean_confidence:.2f} below {threshold:.2f}")
+        low = self.low_confidence_glyphs(low_glyph)
+        if reasons and low:
+            reasons.append(f"{low} glyph{'s' if low != 1 else ''} below {low_glyph:.2f}")
+        return tuple(reasons)
+
+    @property
+    def glyph_count(self) -> int:
+        return sum(len(line.glyphs) for line in self.all_lines)
+
+    def block_counts(self) -> dict[str, int]:
+        """Return how many blocks of each role the page has, e.g. {"text": 9, "fold": 1}."""
+        counts: dict[str, int] = {}
+        for block in self.blocks:
+            counts[block.role.value] = counts.get(block.role.value, 0) + 1
+        return counts
 
 
 @dataclass(frozen=True)

@@ -109,13 +109,16 @@ class PpOcrEngine:
         boxes = self.detect(grey, deadline)
         tall = [(b[3] - b[1]) >= TALL * (b[2] - b[0]) for b in boxes]
         crops = [np.rot90(grey[y0:y1, x0:x1]) if t else grey[y0:y1, x0:x1] for (x0, y0, x1, y1), t in zip(boxes, tall)]
-        reads = self._recognise(crops, deadline)
+        reads = self._recognise(crops, deadline, spaces=True)
         lines = [_page_line(box, chars, t) for box, chars, t in zip(boxes, reads, tall) if chars]
         key = (lambda ln: (-ln.box[2], ln.box[1])) if vertical else (lambda ln: (ln.box[1], ln.box[0]))
         return sorted(lines, key=key)
 
-    def _recognise(self, crops: list[np.ndarray], deadline: Deadline) -> list[list[ReadChar]]:
-        """Recognise horizontal crops in batches of similar width; positions are crop columns."""
+    def _recognise(self, crops: list[np.ndarray], deadline: Deadline, *, spaces: bool = False) -> list[list[ReadChar]]:
+        """Recognise horizontal crops in batches of similar width; positions are crop columns.
+
+        ``spaces`` keeps the spaces between words (as ReadChar " "), for alphabetic lines.
+        """
         order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / max(1, crops[i].shape[0]))
         results: list[list[ReadChar]] = [[] for _ in crops]
         for first in range(0, len(order), BATCH):
@@ -124,7 +127,7 @@ class PpOcrEngine:
             if not indices:
                 continue
             for index, chars in zip(indices, self._recognise_batch([crops[i] for i in indices], deadline)):
-                results[index] = chars
+                results[index] = chars if spaces else [c for c in chars if c.char != " "]
         return results
 
     def _recognise_batch(self, crops: list[np.ndarray], deadline: Deadline) -> list[list[ReadChar]]:
@@ -157,7 +160,7 @@ class PpOcrEngine:
             index = int(best[start])
             if index == 0 and chars and t < len(best):  # between glyphs, not in the margins
                 index = self._hidden_glyph(frames[start:t])
-            if index and index < len(self._characters) and self._characters[index].strip():
+            if index and index < len(self._characters) and (self._characters[index].strip() or _between(chars, t, best)):
                 confidence = float(frames[start:t, index].max() if best[start] == 0 else probability[start:t].mean())
                 chars.append(ReadChar(self._characters[index], confidence, start * scale, t * scale))
             start = t
@@ -175,6 +178,11 @@ class PpOcrEngine:
 
 
 _MODEL_FILES = (f"{MODEL_VERSION}_det_small.onnx", f"{MODEL_VERSION}_rec_small.onnx")
+
+
+def _between(chars: list[ReadChar], t: int, best: np.ndarray) -> bool:
+    """True when a space decoded at frame ``t`` stands between two characters, not at an end."""
+    return bool(chars) and chars[-1].char != " " and t < len(best)
 
 
 def _resized_width(crop: np.ndarray, ratio: float) -> float:
