@@ -267,10 +267,13 @@ def serve_command(settings: Settings, host: str | None, port: int | None, worker
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int, item_id: str = "") -> None:
-    from iiif_server.serve import default_bind, serve
+    from iiif_server.serve import bind_mismatch, default_bind, serve
 
     default_host, default_port = default_bind(settings)
     host, port = host or default_host, port or default_port
+    warning = bind_mismatch(settings, host, port)
+    if warning:
+        click.secho(f"Warning: {warning}", err=True, fg="yellow")
     where = f"/viewer/{item_id}" if item_id else "/  (viewer: /viewer/<item_id>)"
     click.echo(f"Serving {settings.publish_dir} at http://{host}:{port}{where}   (Ctrl-C stops)", err=True)
     from workflows.conservation import Workshop

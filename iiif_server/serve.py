@@ -37,6 +37,23 @@ def default_bind(settings: Settings) -> tuple[str, int]:
     return (host if host == "localhost" or _is_address(host) else "127.0.0.1"), parts.port or DEFAULT_PORT
 
 
+def bind_mismatch(settings: Settings, host: str, port: int) -> str:
+    """Return a warning when base_url names a local address other than where the server listens, else ''.
+
+    A public name (behind a proxy) may point anywhere; a loopback or IP base URL on
+    another port means manifests and the viewer send browsers where nothing answers.
+    """
+    parts = urlsplit(settings.base_url)
+    published_host, published_port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    if not (published_host == "localhost" or _is_address(published_host)):
+        return ""
+    if published_port == port and (published_host == host or host in ("0.0.0.0", "::")):
+        return ""
+    return (f"base_url {settings.base_url} is not where this server listens (http://{host}:{port}): "
+            f"manifests and the viewer will point there; set base_url (shuying.toml or SHUYING_BASE_URL) "
+            f"to http://{host}:{port}")
+
+
 def fetch(settings: Settings, path: str, options: ServerOptions | None = None) -> Fetched:
     """Answer one GET for ``path`` in-process, without opening a port (datasette's ``--get``)."""
     raw_path, _, query = path.partition("?")

@@ -62,6 +62,9 @@ def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | 
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
     values.update({k: v for k, v in _env_values(environ).items() if k == "home"})
+    # A --home flag names the folder whose shuying.toml is read, as SHUYING_HOME does.
+    if overrides.get("home") is not None:
+        values["home"] = overrides["home"]
     path = config_file or Path(values["home"]) / "shuying.toml"
     if config_file or path.is_file():
         values.update(_file_values(path))

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from iiif_server.serve import default_bind, fetch
+from iiif_server.serve import bind_mismatch, default_bind, fetch
 from storage_config.settings import load_settings
 from tests.iiif_server.helpers import free_port, publish_grid
 
@@ -74,3 +74,28 @@ def _wait_for_json(url: str, process: subprocess.Popen, timeout: float = 60) -> 
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
     raise AssertionError(f"no answer from {url} within {timeout} s")
+
+
+def test_home_flag_reads_that_homes_settings_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    home = tmp_path / "demo-home"
+    publish_grid(home / "publish", "grid-item", "p0001", 400, 300)
+    (home / "shuying.toml").write_text('base_url = "http://127.0.0.1:9333"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--home", str(home), "serve", "--get", "/iiif/3/grid-item~p0001/info.json"],
+                                env={"SHUYING_HOME": None, "SHUYING_BASE_URL": None})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["id"] == "http://127.0.0.1:9333/iiif/3/grid-item~p0001"
+
+
+def test_serve_warns_when_base_url_is_not_where_it_listens() -> None:
+    local = load_settings(environ={}, base_url="http://127.0.0.1:8182")
+    assert bind_mismatch(local, "127.0.0.1", 8182) == ""
+    assert bind_mismatch(local, "0.0.0.0", 8182) == ""
+    assert bind_mismatch(local, "127.0.0.1", 9000) == (
+        "base_url http://127.0.0.1:8182 is not where this server listens (http://127.0.0.1:9000): manifests and "
+        "the viewer will point there; set base_url (shuying.toml or SHUYING_BASE_URL) to http://127.0.0.1:9000")
+    # Behind a proxy the public name says nothing about the local port.
+    assert bind_mismatch(load_settings(environ={}, base_url="https://iiif.example.org"), "127.0.0.1", 9000) == ""
