@@ -853,8 +853,9 @@ def _local_time(timestamp: float) -> str:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @pass_settings
 def search(settings: Settings, query: str, item_id: str | None, limit: int) -> None:
-    """Find a phrase (two or more characters) in the OCR text of published items.
+    """Find phrases (two or more characters) in the OCR text of published items.
 
+    Space-separated terms must all be on one page; a quoted phrase is one term.
     Simplified and traditional forms match each other; a phrase may run across a column break.
     Prints item, page, the text found and its boxes (x0,y0,x1,y1 in access-image pixels).
 
@@ -862,6 +863,7 @@ def search(settings: Settings, query: str, item_id: str | None, limit: int) -> N
     Example:
       shuying search 學而時習
       shuying search 学而 --item demo-lunyu
+      shuying search '学而 "不亦說乎"'
     """
     from workflows.package import search_items
 

@@ -8,8 +8,10 @@
     /iiif/{item_id}/autocomplete/2?q=  AutoComplete 2.0: a TermPage
 
 The manifest lists these (``pipeline.manifest.search_services``). Queries go to
-:func:`pipeline.search.search` (``<home>/search.sqlite``): two or more characters,
-simplified and traditional forms matching each other. A hit has one box per text
+:func:`pipeline.search.search` (``<home>/search.sqlite``): quoted phrases and
+space-separated terms of two or more characters, all on one page, simplified and
+traditional forms matching each other. Each hit carries the page text around it
+(Search 1.0 ``before``/``after``, Search 2.0 ``TextQuoteSelector`` ``prefix``/``suffix``). A hit has one box per text
 column it touches; each becomes an annotation on the page's canvas with
 ``#xywh=`` in canvas pixels (ALTO coordinates are access-image pixels, and the
 canvas is the access image's size). Autocomplete offers the forms the query takes
@@ -49,6 +51,8 @@ class Hit:
     page_id: str
     text: str
     regions: tuple[tuple[int, int, int, int], ...]
+    before: str = ""  # page text around the hit, for the snippet a viewer shows
+    after: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ def search1_response(hits: list[Hit], *, base_url: str, item_id: str, request_id
             resources.append({"@id": ids[-1], "@type": "oa:Annotation", "motivation": "sc:painting",
                               "resource": {"@type": "cnt:ContentAsText", "chars": hit.text},
                               "on": f"{canvas_id(base_url, item_id, hit.page_id)}#xywh={x},{y},{w},{h}"})
-        found.append({"@type": "search:Hit", "annotations": ids, "match": hit.text})
+        found.append({"@type": "search:Hit", "annotations": ids, "match": hit.text, **_context1(hit)})
     within: dict[str, Any] = {"@type": "sc:Layer", "total": len(hits)}
     if ignored:
         within["ignored"] = ignored
@@ -95,7 +99,8 @@ def search2_response(hits: list[Hit], *, base_url: str, item_id: str, request_id
                           "target": f"{canvas_id(base_url, item_id, hit.page_id)}#xywh={x},{y},{w},{h}"})
             quotes.append({"id": f"{annotation_id}-match", "type": "Annotation", "motivation": "contextualizing",
                            "target": {"type": "SpecificResource", "source": annotation_id,
-                                      "selector": [{"type": "TextQuoteSelector", "exact": hit.text}]}})
+                                      "selector": [{"type": "TextQuoteSelector", "exact": hit.text,
+                                                    **_context2(hit)}]}})
     page: dict[str, Any] = {"@context": SEARCH2_CONTEXT, "id": request_id, "type": "AnnotationPage",
                             "partOf": {"id": request_id, "type": "AnnotationCollection", "total": len(hits)},
                             "items": items}
@@ -104,6 +109,16 @@ def search2_response(hits: list[Hit], *, base_url: str, item_id: str, request_id
     if ignored:
         page["ignored"] = ignored
     return page
+
+
+def _context1(hit: Hit) -> dict[str, str]:
+    # Search 1.0 §3.3.2: before/after, present only when there is text there.
+    return {key: value for key, value in (("before", hit.before), ("after", hit.after)) if value}
+
+
+def _context2(hit: Hit) -> dict[str, str]:
+    # Web Annotation TextQuoteSelector (Search 2.0 §3.3): prefix/suffix around the exact match.
+    return {key: value for key, value in (("prefix", hit.before), ("suffix", hit.after)) if value}
 
 
 def terms(hits: list[Hit]) -> list[tuple[str, int]]:
@@ -161,7 +176,8 @@ class SearchService:
         except SearchError as exc:
             log.warning("search %r in %s failed: %s", query, item_id, exc)
             return []
-        return [Hit(hit.page_id, hit.text, tuple((x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in hit.boxes))
+        return [Hit(hit.page_id, hit.text, tuple((x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in hit.boxes),
+                    hit.before, hit.after)
                 for hit in found if hit.boxes]
 
     def _decide(self, request: Request, item_id: str) -> Decision:

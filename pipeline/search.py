@@ -8,6 +8,12 @@ column (or line) into the next, so phrases split by a column break are found too
 FTS5 only picks candidate pages; the match itself is found again in the page text,
 where every character keeps its ALTO box (in access-image pixels).
 
+A query is one or more terms, all of which must be on one page: a quoted phrase
+("學而時習", 「學而」, “學而”) is one term, and unquoted text is split at spaces
+(学而 君子). A lone character between spaces cannot be looked up in a bigram index,
+so it is read as part of the next term (有 朋 is 有朋). Every term is searched as
+the literal phrase of its bigrams, quoted for FTS5, so no query syntax gets through.
+
 Traditional and simplified forms are folded together before indexing and querying:
 each character is mapped to simplified with OpenCC (``t2s``, the ``opencc`` package),
 so 学而 finds 學而 and 云 finds 雲. Folding is per character and keeps length, so
@@ -32,13 +38,15 @@ from pipeline import xmlns
 from pipeline.errors import ShuyingError
 from pipeline.ocr.tesseract import is_cjk
 
-__all__ = ["PageText", "SearchError", "SearchHit", "fold", "index_item", "read_alto_page", "search"]
+__all__ = ["PageText", "SearchError", "SearchHit", "fold", "index_item", "query_terms", "read_alto_page", "search"]
 
 log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), access-image pixels
 MIN_QUERY = 2  # characters; a bigram index cannot look up one
 BLOCK_BREAK = "\n"  # between blocks outside the reading flow: no phrase is found across it
+CONTEXT_CHARS = 12  # characters of page text shown before and after a hit
+QUOTES = {'"': '"', "「": "」", "『": "』", "“": "”"}
 _SCHEMA = (
     (
         "CREATE TABLE IF NOT EXISTS page (id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, page_id TEXT NOT NULL,"
@@ -69,6 +77,8 @@ class SearchHit:
     page_id: str
     text: str  # as on the page
     boxes: tuple[Box, ...]
+    before: str = ""  # page text just before the hit (within its block), for snippets
+    after: str = ""
 
 
 def fold(text: str, converter: object | None = None) -> str:
@@ -146,27 +156,59 @@ def index_item(db: Path, item_id: str, pages: Iterable[PageText]) -> int:
     return len(rows)
 
 
-def search(db: Path, query: str, *, item_id: str | None = None, limit: int = 100) -> list[SearchHit]:
-    """Return up to ``limit`` occurrences of ``query`` (two or more characters), in page order."""
-    converter = _converter()
-    needle = "".join(fold(query, converter).split())
-    if len(needle) < MIN_QUERY:
+def query_terms(query: str, converter: object | None = None) -> tuple[str, ...]:
+    """Split a query into folded terms without spaces: quoted phrases whole, other text at spaces.
+
+    Raises:
+        SearchError: when no term has two characters.
+    """
+    converter = converter or _converter()
+    pieces: list[str] = []
+    rest = unicodedata.normalize("NFC", query)
+    while rest:
+        opening = min((rest.find(q) for q in QUOTES if q in rest), default=-1)
+        if opening < 0:
+            pieces.extend(rest.split())
+            break
+        pieces.extend(rest[:opening].split())
+        closing = rest.find(QUOTES[rest[opening]], opening + 1)
+        closing = len(rest) if closing < 0 else closing
+        pieces.append("".join(rest[opening + 1:closing].split()))
+        rest = rest[closing + 1:]
+    terms = _join_single_characters([fold(piece, converter) for piece in pieces if piece])
+    if not terms or any(len(term) < MIN_QUERY for term in terms):
         raise SearchError(f"query {query!r}: give at least {MIN_QUERY} characters")
+    return tuple(dict.fromkeys(terms))
+
+
+def search(db: Path, query: str, *, item_id: str | None = None, limit: int = 100) -> list[SearchHit]:
+    """Return up to ``limit`` occurrences of the query's terms on pages that hold every term, in page order."""
+    converter = _converter()
+    terms = query_terms(query, converter)
     if not Path(db).is_file():
         return []
-    phrase = '"' + _grams(needle).replace('"', " ") + '"'
+    # Each term is one FTS5 string (its bigrams, quotes doubled): operators and columns are only text.
+    match = " AND ".join('"' + _grams(term).replace('"', '""') + '"' for term in terms)
     sql = "SELECT p.item_id, p.page_id, p.text, p.boxes FROM page_grams g JOIN page p ON p.id = g.rowid WHERE page_grams MATCH ?"
-    params: list[object] = [phrase]
+    params: list[object] = [match]
     if item_id is not None:
         sql += " AND p.item_id = ?"
         params.append(item_id)
     with _transaction(db, write=False) as conn:
         rows = conn.execute(sql + " ORDER BY p.item_id, p.page_id", params).fetchall()
-    hits = [hit for row in rows for hit in _hits(row, needle, converter)]
+    hits = [hit for row in rows for hit in _page_hits(row, terms, converter)]
     return hits[:limit]
 
 
-def _hits(row: tuple[str, str, str, str], needle: str, converter: object) -> list[SearchHit]:
+def _page_hits(row: tuple[str, str, str, str], terms: tuple[str, ...], converter: object) -> list[SearchHit]:
+    """Return every term's occurrences on one page in reading order, or none if a term is missing."""
+    found = [_hits(row, term, converter) for term in terms]
+    if not all(found):  # FTS5 matched the bigrams, but not as one run of characters (e.g. across a break)
+        return []
+    return [hit for _, hit in sorted((start, hit) for hits in found for start, hit in hits)]
+
+
+def _hits(row: tuple[str, str, str, str], needle: str, converter: object) -> list[tuple[int, SearchHit]]:
     item_id, page_id, text, boxes_json = row
     boxes = json.loads(boxes_json)
     squeezed = [(i, ch) for i, ch in enumerate(fold(text, converter)) if not ch.isspace() or ch == BLOCK_BREAK]
@@ -175,9 +217,34 @@ def _hits(row: tuple[str, str, str, str], needle: str, converter: object) -> lis
     while start >= 0:
         positions = [squeezed[k][0] for k in range(start, start + len(needle))]
         found = "".join(text[p] for p in positions)
-        hits.append(SearchHit(item_id, page_id, found, _line_boxes(boxes, positions)))
+        before, after = _context(text, positions[0], positions[-1] + 1)
+        hits.append((positions[0], SearchHit(item_id, page_id, found, _line_boxes(boxes, positions), before, after)))
         start = haystack.find(needle, start + 1)
     return hits
+
+
+def _context(text: str, start: int, end: int) -> tuple[str, str]:
+    """Return up to CONTEXT_CHARS of text before ``start`` and after ``end``, not crossing a block break."""
+    before = text[max(0, start - CONTEXT_CHARS):start].rpartition(BLOCK_BREAK)[2]
+    after = text[end:end + CONTEXT_CHARS].partition(BLOCK_BREAK)[0]
+    return before, after
+
+
+def _join_single_characters(pieces: list[str]) -> list[str]:
+    """Glue a one-character piece to the next (or, last, to the previous): 有 朋 is 有朋."""
+    terms: list[str] = []
+    carry = ""
+    for piece in pieces:
+        if len(carry + piece) < MIN_QUERY:
+            carry += piece
+            continue
+        terms.append(carry + piece)
+        carry = ""
+    if carry and terms:
+        terms[-1] += carry
+    elif carry:
+        terms.append(carry)
+    return terms
 
 
 def _line_boxes(boxes: list[list[int] | None], positions: list[int]) -> tuple[Box, ...]:

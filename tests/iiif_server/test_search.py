@@ -67,7 +67,9 @@ def test_a_simplified_query_finds_the_traditional_text_with_its_box(client: Test
     [annotation] = result["resources"]
     assert annotation["on"] == f"{canvas('p0002')}#xywh=500,100,40,80"  # 學 and 而, one column
     assert annotation["resource"] == {"@type": "cnt:ContentAsText", "chars": "學而"}
-    assert result["hits"] == [{"@type": "search:Hit", "annotations": [annotation["@id"]], "match": "學而"}]
+    # Nothing precedes 學而 on the page, so there is no "before"; "after" is the next 12 characters.
+    assert result["hits"] == [{"@type": "search:Hit", "annotations": [annotation["@id"]], "match": "學而",
+                               "after": "時習之不亦說乎有朋自遠方"}]
 
 
 def test_a_phrase_across_two_columns_has_a_box_in_each(client: TestClient, book: PublishedBook) -> None:
@@ -102,7 +104,34 @@ def test_search_2_answers_an_annotation_page(client: TestClient, book: Published
     assert all(i["motivation"] == "painting" and i["body"]["value"] == "說乎有朋" for i in result["items"])
     quotes = result["annotations"][0]["items"]
     assert [q["target"]["source"] for q in quotes] == [i["id"] for i in result["items"]]
-    assert quotes[0]["target"]["selector"] == [{"type": "TextQuoteSelector", "exact": "說乎有朋"}]
+    assert quotes[0]["target"]["selector"] == [{"type": "TextQuoteSelector", "exact": "說乎有朋",
+                                                "prefix": "學而時習之不亦", "suffix": "自遠方來"}]
+
+
+@pytest.mark.parametrize("query", ['"說乎有朋"', "「說乎 有朋」", "說乎 有朋"])
+def test_quoted_phrases_and_several_terms_are_found(client: TestClient, book: PublishedBook, query: str) -> None:
+    result = client.get("/iiif/lunyu-1/search/1", params={"q": query}).json()
+    matches = [(h["match"], h.get("before", ""), h.get("after", "")) for h in result["hits"]]
+    if " " in query and "「" not in query:  # two terms: each is a hit, in reading order
+        assert matches == [("說乎", "學而時習之不亦", "有朋自遠方來"), ("有朋", "學而時習之不亦說乎", "自遠方來")]
+    else:
+        assert matches == [("說乎有朋", "學而時習之不亦", "自遠方來")]
+
+
+def test_every_term_must_be_on_the_page(client: TestClient, book: PublishedBook) -> None:
+    assert client.get("/iiif/lunyu-1/search/2", params={"q": "学而 君子"}).json()["items"] == []
+    hits = client.get("/iiif/lunyu-1/search/2", params={"q": "学而 远方"}).json()["items"]
+    assert [h["body"]["value"] for h in hits] == ["學而", "遠方"]
+
+
+@pytest.mark.parametrize("query", ['學而 OR 君子', 'NEAR(學而 有朋, 5)', '學而*', '"', '""""', "' OR 1=1 --",
+                                   "grams:學而", "%00學而"])
+def test_query_syntax_is_searched_as_text(client: TestClient, book: PublishedBook, query: str) -> None:
+    for version in ("1", "2"):
+        response = client.get(f"/iiif/lunyu-1/search/{version}", params={"q": query})
+        assert response.status_code == 200
+    result = client.get("/iiif/lunyu-1/search/1", params={"q": query}).json()
+    assert all(h["match"] in ("學而", "有朋") for h in result["hits"]), result["hits"]
 
 
 @pytest.mark.parametrize("version", ["1", "2"])

@@ -41,7 +41,8 @@ def index(tmp_path: Path) -> Path:
 
 def test_a_phrase_across_a_column_break_is_found_with_a_box_per_column(index: Path) -> None:
     hits = search.search(index, "時習")
-    assert hits == [search.SearchHit("lunyu", "p0001", "時習", ((300, 90, 336, 126), (250, 10, 286, 46)))]
+    assert hits == [search.SearchHit("lunyu", "p0001", "時習", ((300, 90, 336, 126), (250, 10, 286, 46)),
+                                     before="學而", after="之不亦說乎")]
 
 
 def test_a_longer_phrase_gets_the_union_of_its_glyph_boxes(index: Path) -> None:
@@ -142,3 +143,36 @@ def test_the_fold_column_is_searchable_but_no_phrase_runs_from_the_text_into_it(
     assert [h.text for h in search.search(db, "時習")] == ["時習"]
     assert [h.text for h in search.search(db, "論語")] == ["論語"]
     assert search.search(db, "之論") == []
+
+
+def test_a_quoted_phrase_is_one_term(index: Path) -> None:
+    for query in ('"時習之"', "「時 習 之」", "“時習之”", '"時習之'):
+        assert [(h.page_id, h.text) for h in search.search(index, query)] == [("p0001", "時習之")], query
+
+
+def test_every_space_separated_term_must_be_on_the_page(index: Path) -> None:
+    both = search.search(index, "学而 说乎")
+    assert [(h.page_id, h.text) for h in both] == [("p0001", "學而"), ("p0001", "說乎")]
+    assert search.search(index, "学而 远方") == []  # each is found, but on different pages
+    assert [h.text for h in search.search(index, '"有朋" 远方')] == ["有朋", "遠方"]
+
+
+def test_hits_carry_the_text_before_and_after_them(index: Path) -> None:
+    (hit,) = search.search(index, "不亦")
+    assert (hit.before, hit.text, hit.after) == ("學而時習之", "不亦", "說乎")
+    (hit,) = search.search(index, "自遠")
+    assert (hit.before, hit.after) == ("有朋", "方來")
+
+
+@pytest.mark.parametrize("query", ['學而 OR 有朋', 'NEAR(學而 有朋)', '學而*', 'grams:學而', '"學而" AND "', "'; DROP TABLE page; --",
+                                   '學"而', '^學而'])
+def test_query_syntax_is_only_text(index: Path, query: str) -> None:
+    hits = search.search(index, query)  # no SearchError from FTS5: every term is a quoted literal
+    assert all(h.text in ("學而",) for h in hits) or hits == []
+
+
+def test_query_terms() -> None:
+    assert search.query_terms(" 有 朋 ") == ("有朋",)
+    assert search.query_terms('學而 "君子 不器" 學而') == ("学而", "君子不器")
+    with pytest.raises(search.SearchError):
+        search.query_terms('"" 。')
