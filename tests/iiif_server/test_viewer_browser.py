@@ -34,7 +34,8 @@ OPEN_SEARCH = f"""(() => {{ const s = shuyingViewer.store, w = {WINDOW};
   s.dispatch(Mirador.addOrUpdateCompanionWindow(w, {{content: "search", position: "left"}})); }})()"""
 SEARCH_INPUT = 'document.querySelector("input[id^=search-]")'
 CANVAS_AREA = 'JSON.stringify(document.querySelector(".openseadragon-canvas").getBoundingClientRect())'
-COVER_INDIGO = (46, 58, 92)  # pipeline.sample_book's cover colour
+COVER_INDIGO = (46, 58, 92)
+VIEWER_BACKGROUND = (238, 238, 238)  # Mirador's grey behind the canvases  # pipeline.sample_book's cover colour
 
 
 @pytest.fixture
@@ -216,3 +217,63 @@ def test_mirador_draws_a_restricted_book_from_reduced_tiles_only(live_server: Li
     assert info["headers"].get("cache-control", info["headers"].get("Cache-Control", "")).startswith("private")
     assert "Staff login" in login
     assert image.width == 1280
+
+
+def _shown_rect(tools: Page) -> dict[str, float]:
+    """Return the part of the canvas world the viewer shows, in canvas pixels, from OpenSeadragon's viewport."""
+    return json.loads(_evaluate(tools, f"""(() => {{
+      const v = shuyingViewer.store.getState().viewers[{WINDOW}];
+      const area = document.querySelector(".openseadragon-canvas").getBoundingClientRect();
+      const width = 1 / v.zoom, height = width * area.height / area.width;
+      return JSON.stringify({{x: v.x - width / 2, y: v.y - height / 2, width: width, height: height}}); }})()"""))
+
+
+def _paper_columns(image: pyvips.Image, area: dict[str, float]) -> tuple[int, int]:
+    """Return the first and last column of the canvas area (above Mirador's control bar) that is not background."""
+    x, y = max(0, int(area["x"])), max(0, int(area["y"]))
+    view = image.crop(x, y, min(int(area["width"]), image.width - x), min(int(area["height"]) - 100, image.height - y))
+    background = VIEWER_BACKGROUND
+    differs = ((view[0] - background[0]).abs() + (view[1] - background[1]).abs()
+               + (view[2] - background[2]).abs()) > 24
+    columns, _ = differs.project()
+    xs = [i for i in range(columns.width) if columns(i, 0)[0] > 255 * view.height // 2]
+    return (xs[0], xs[-1]) if xs else (0, 0)
+
+
+@pytest.mark.slow
+def test_each_page_turn_fits_the_new_spread_to_the_window(live_server: LiveServer, chromium: str,
+                                                          tmp_path: Path) -> None:
+    if not ServerOptions().mirador_js.is_file():
+        pytest.fail("Mirador is not installed: run `npm ci --prefix iiif_server/viewer` (make setup)")
+    publish_book(tmp_path, live_server.settings, item_id="browser-book", pages=5, width=900, height=1300)
+    tools = chromium
+    shown, boxes = [], []
+    try:
+        _open_viewer(tools, f"{live_server.url}/viewer/browser-book?lang=zh-Hant")
+        assert tools.wait_for(_tiles_loaded(live_server), timeout=90), _summary(tools.events)
+        _poll(tools, f"shuyingViewer.store.getState().viewers[{WINDOW}]")
+        area = json.loads(_evaluate(tools, CANVAS_AREA))
+        for turn, page in enumerate(("p0003", "p0005")):
+            # A reader zooms into a corner of the page, then turns the page (下一頁).
+            _evaluate(tools, f"shuyingViewer.store.dispatch(Mirador.updateViewport({WINDOW}, "
+                             "{x: 200, y: 200, zoom: 0.01}))")
+            time.sleep(1)
+            _evaluate(tools, f"shuyingViewer.store.dispatch(Mirador.setNextCanvas({WINDOW}))")
+            assert tools.wait_for(lambda events: any(f"browser-book~{page}" in unquote(r["url"])
+                                                     for r in _tile_responses(events, live_server)), timeout=60)
+            time.sleep(2)  # let OpenSeadragon finish its animation and drawing
+            shown.append(_shown_rect(tools))
+            boxes.append(_paper_columns(_screenshot(tools, tmp_path / f"turn{turn}.png"), area))
+    finally:
+        tools.close()
+    for turn, (rect, box) in enumerate(zip(shown, boxes)):
+        # The spread of two canvases of about 900x1300 starts at 0,0 of the world: all of it is shown.
+        assert rect["x"] <= 1 and rect["y"] <= 1, (turn, rect)
+        assert rect["x"] + rect["width"] >= 1799 and rect["y"] + rect["height"] >= 1299, (turn, rect)
+        assert rect["width"] < 1800 * 1.6 and rect["height"] < 1300 * 1.6, (turn, rect)  # and it fills the window
+        # On screen, the spread (about 1840x1320) fills the window's height with background left and right;
+        # before, the page read first was cut off at the left edge and the right third was empty.
+        left, right = box
+        assert left > 0 and right < area["width"] - 1, (turn, box, area, f"{tmp_path}/turn{turn}.png")
+        expected = area["height"] * 1839 / 1318
+        assert abs((right - left + 1) - expected) < 0.06 * expected, (turn, box, f"{tmp_path}/turn{turn}.png")
