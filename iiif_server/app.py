@@ -69,7 +69,9 @@ def create_app(settings: Settings, options: ServerOptions | None = None,
     cache = DerivativeCache(options.cache_root(settings.home), options.cache_max_bytes)
     images = ImageService(store, renderer, cache, ImageServiceConfig(settings.base_url, options.limits,
                                                                      options.max_age, options.restricted_max_size,
-                                                                     options.render_threads),
+                                                                     options.render_threads, options.max_upscale,
+                                                                     options.heavy_area, options.heavy_renders,
+                                                                     options.heavy_queue),
                           policy, MemoryCache(options.memory_cache_bytes))
     presentation = PresentationService(store, manifests, policy, base_url=settings.base_url,
                                        max_age=options.max_age)
@@ -113,15 +115,18 @@ def error_response(status: int, message: str) -> Response:
 
 async def iiif_error_response(request: Request, exc: Exception) -> Response:
     """Turn a IIIFError into its status and message."""
-    status = exc.status if isinstance(exc, IIIFError) else 500
-    return error_response(status, str(exc))
+    if not isinstance(exc, IIIFError):
+        return error_response(500, str(exc))
+    response = error_response(exc.status, str(exc))
+    response.headers.update(exc.headers)
+    return response
 
 
 async def http_error_response(request: Request, exc: Exception) -> Response:
     """Turn Starlette's own errors (no route, wrong method) into the same shape."""
     if not isinstance(exc, HTTPException):
         return await unexpected_error(request, exc)
-    message = "no such resource" if exc.status_code == 404 else str(exc.detail)
+    message = "not found" if exc.status_code == 404 else str(exc.detail)
     response = error_response(exc.status_code, message)
     response.headers.update(exc.headers or {})
     return response

@@ -22,6 +22,10 @@ class ServerOptions:
     max_width: int = 16383
     max_height: int = 16383
     max_area: int = 100_000_000
+    max_upscale: float = 1.0  # outputs at most this many times the image's size (each side)
+    heavy_area: int = 4_000_000  # outputs larger than this (pixels) are heavy renders
+    heavy_renders: int = 1  # heavy renders at once per server process
+    heavy_queue: int = 2  # heavy requests waiting per process; more get 503 with Retry-After
     jpeg_quality: int = 85
     max_age: int = 3600  # Cache-Control max-age (s): republished pages show up within an hour
     vips_concurrency: int = 1
@@ -58,9 +62,13 @@ OPTION_HELP = {
     "cache_max_bytes": "Size the rendered-image cache is kept under; 0 turns caching off.",
     "memory_cache_bytes": "Rendered images each server process keeps in memory; 0 turns it off.",
     "lookup_ttl": "Seconds a resolved published file or access level is reused before looking again.",
-    "max_width": "Widest output served (maxWidth in info.json).",
-    "max_height": "Tallest output served (maxHeight in info.json).",
-    "max_area": "Largest output area in pixels (maxArea in info.json).",
+    "max_width": "Widest output served (maxWidth in info.json, never above the image times max_upscale).",
+    "max_height": "Tallest output served (maxHeight in info.json, never above the image times max_upscale).",
+    "max_area": "Largest output area in pixels (maxArea in info.json), after rotation.",
+    "max_upscale": "How many times an image's own size (each side) an output may be; 1 = no upscaling beyond it.",
+    "heavy_area": "Output area (pixels) above which a render counts as heavy and waits for a heavy slot.",
+    "heavy_renders": "Heavy renders each server process runs at once (each holds its whole output in memory).",
+    "heavy_queue": "Heavy requests each process lets wait; more are refused with 503 and Retry-After.",
     "jpeg_quality": "JPEG quality of rendered images.",
     "max_age": "Seconds browsers and proxies may reuse a response (Cache-Control).",
     "vips_concurrency": "libvips threads per render (one is fastest for tiles).",

@@ -8,6 +8,7 @@
      +-- NotFound        404  unknown identifier, item, page or file
      +-- URITooLong      414  request path longer than MAX_PATH_LENGTH
      +-- Unavailable     503  a part of the server is not installed (e.g. the viewer)
+          +-- Busy       503  too many large renders at once; try again after Retry-After
 
 The server turns every one of them into the same plain-text response shape in
 one place (``app.py``); nothing else in ``iiif_server`` builds error responses.
@@ -37,6 +38,11 @@ class IIIFError(ShuyingError):
     @property
     def reason(self) -> str:
         return HTTPStatus(self.status).phrase
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Return headers the response must carry besides the body's."""
+        return {}
 
     def body(self) -> str:
         """Return the human-readable response body (IIIF Image 3.0 §7.3)."""
@@ -71,3 +77,15 @@ class Unavailable(IIIFError):
     """Something the server needs is missing on this machine."""
 
     status = 503
+
+
+class Busy(Unavailable):
+    """Every slot for large renders is taken and the queue is full: come back later."""
+
+    def __init__(self, text: str, retry_after: int) -> None:
+        super().__init__(text)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -34,6 +34,8 @@ __all__ = [
     "RenderPlan",
     "canonical_path",
     "choose_level",
+    "fit_rotation",
+    "image_limits",
     "output_size",
     "plan_reduced",
     "plan_render",
@@ -41,6 +43,7 @@ __all__ = [
     "reduced_limits",
     "reduced_size",
     "region_box",
+    "rotated_size",
 ]
 
 
@@ -135,9 +138,48 @@ class RenderPlan:
 def plan_render(request: ImageRequest, pyramid: Pyramid, limits: Limits) -> RenderPlan:
     """Resolve region and size, check the limits and pick the cheapest sufficient level."""
     box = region_box(request.region, pyramid.dimensions)
-    output = output_size(request.size, box.dimensions, limits)
+    output = fit_rotation(output_size(request.size, box.dimensions, limits), request, limits)
     level = choose_level(pyramid.levels, box, output)
     return RenderPlan(level, level_box(box, level), output, request.rotation, request.quality, request.format)
+
+
+def image_limits(limits: Limits, image: Dimensions, max_upscale: float) -> Limits:
+    """Return one image's limits: the server's, and no more than ``max_upscale`` times the image."""
+    # An upscaled rare-book page shows no more than the page; it only costs memory.
+    return Limits(min(limits.max_width, math.floor(image.width * max_upscale)),
+                  min(limits.max_height, math.floor(image.height * max_upscale)),
+                  min(limits.max_area, math.floor(image.area * max_upscale * max_upscale)))
+
+
+def rotated_size(size: Dimensions, rotation: Rotation) -> Dimensions:
+    """Return the size of the output after rotation: the rotated image's bounding box (§4.3)."""
+    if rotation.is_right_angle:
+        return Dimensions(size.height, size.width) if rotation.degrees % 180 else size
+    angle = math.radians(rotation.degrees)
+    cos, sin = abs(math.cos(angle)), abs(math.sin(angle))
+    # libvips may round each side up by one pixel more than the exact box.
+    return Dimensions(math.ceil(size.width * cos + size.height * sin) + 1,
+                      math.ceil(size.width * sin + size.height * cos) + 1)
+
+
+def fit_rotation(output: Dimensions, request: ImageRequest, limits: Limits) -> Dimensions:
+    """Return ``output`` such that the rotated result is within the limits: ``max`` shrinks, others are refused.
+
+    The limits bound what is encoded and so the memory a request takes; rotation by 45°
+    doubles the area, so checking the scaled size alone would let it through.
+    """
+    final = rotated_size(output, request.rotation)
+    if limits.allows(final):
+        return output
+    if request.size.kind is not SizeKind.MAX:
+        raise BadRequest(f"{final.width}x{final.height} after rotation exceeds this server's limits (maxWidth "
+                         f"{limits.max_width}, maxHeight {limits.max_height}, maxArea {limits.max_area})", "size")
+    scale = min(limits.max_width / final.width, limits.max_height / final.height,
+                math.sqrt(limits.max_area / final.area))
+    fitted = Dimensions(max(1, math.floor(output.width * scale)), max(1, math.floor(output.height * scale)))
+    while not limits.allows(rotated_size(fitted, request.rotation)) and min(fitted.width, fitted.height) > 1:
+        fitted = Dimensions(fitted.width - 1, max(1, math.floor(fitted.height * (fitted.width - 1) / fitted.width)))
+    return fitted
 
 
 def reduced_size(image: Dimensions, long_edge: int) -> Dimensions | None:
@@ -163,10 +205,12 @@ def plan_reduced(request: ImageRequest, pyramid: Pyramid, limits: Limits, reduce
     box = region_box(request.region, pyramid.dimensions)
     crop = reduced_box(box, pyramid.dimensions, reduced)
     view = reduced_limits(limits, reduced)
-    if request.size.kind is SizeKind.MAX and not request.size.upscale:
-        output = view.largest(crop.dimensions, upscale=False)
+    if request.size.kind is SizeKind.MAX:
+        # max and ^max both scale the reduced crop: one rounding rule, so ^max is never a pixel short.
+        output = view.largest(crop.dimensions, upscale=request.size.upscale)
     else:
         output = output_size(request.size, box.dimensions, view)
+    output = fit_rotation(output, request, limits)
     level = choose_level(pyramid.levels, Box(0, 0, pyramid.width, pyramid.height), reduced)
     return RenderPlan(level, crop, output, request.rotation, request.quality, request.format, reduced)
 

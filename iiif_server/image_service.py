@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -22,17 +24,19 @@ from starlette.responses import RedirectResponse, Response
 from iiif_server.access import AccessPolicy, Decision, Grant, private_headers
 from iiif_server.auth import probe_service
 from iiif_server.cache import DerivativeCache, Lru, MemoryCache
-from iiif_server.errors import BadRequest, NotFound
+from iiif_server.errors import BadRequest, Busy, NotFound
 from iiif_server.geometry import (
     Dimensions,
     Limits,
     Pyramid,
     RenderPlan,
     canonical_path,
+    image_limits,
     plan_reduced,
     plan_render,
     reduced_canonical_path,
     reduced_size,
+    rotated_size,
 )
 from iiif_server.headers import caching_headers, entity_tag, is_not_modified
 from iiif_server.image_request import ImageRequest, parse_image_request
@@ -54,6 +58,7 @@ PYRAMIDS_REMEMBERED = 4096
 PREPARED_REMEMBERED = 16384  # planned responses (a few hundred bytes each)
 # Bump when rendering changes in a way that makes earlier cached bytes wrong.
 RENDER_VERSION = "1"
+RETRY_AFTER = 5  # seconds a client refused for lack of a heavy-render slot is told to wait
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,10 @@ class ImageServiceConfig:
     max_age: int
     restricted_max_size: int = 1000
     render_threads: int = 4
+    max_upscale: float = 1.0
+    heavy_area: int = 4_000_000
+    heavy_renders: int = 1
+    heavy_queue: int = 2
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,7 @@ class ImageService:
         self._pyramids = Lru(PYRAMIDS_REMEMBERED)
         self._prepared = Lru(PREPARED_REMEMBERED)
         self._limiter: CapacityLimiter | None = None
+        self._heavy = RenderGate(config.heavy_renders, config.heavy_queue)
 
     async def endpoint(self, request: Request) -> Response:
         """Dispatch ``/iiif/3/...`` by the number of path segments."""
@@ -120,7 +130,7 @@ class ImageService:
         if is_not_modified(request.headers, etag, source.mtime):
             return Response(status_code=304, headers=headers)
         services = (probe_service(self.config.base_url, identifier),) if decision.personal else ()
-        info = build_info(self.service_id(identifier), pyramid, self.config.limits, tile_size=pyramid.tile_size,
+        info = build_info(self.service_id(identifier), pyramid, self._limits(pyramid), tile_size=pyramid.tile_size,
                           part_of=self._manifest_url(page), reduced=reduced, services=services)
         return Response(json.dumps(info, indent=2, ensure_ascii=False), media_type=media_type, headers=headers)
 
@@ -141,18 +151,34 @@ class ImageService:
             # A stored tile is one small read: cheaper here than a hop to a worker thread.
             data = self.renderer.stored(source.path, source.version, prepared.plan)
         if data is None:
-            data = await to_thread.run_sync(self._render_and_store, source, prepared.plan, prepared.key,
-                                            limiter=self._render_limiter())
+            data = await self._render(source, prepared)
         self.memory.put(prepared.key, data)
         return Response(data, media_type=prepared.plan.format.media_type, headers=prepared.headers)
+
+    async def _render(self, source: SourceFile, prepared: Prepared) -> bytes:
+        plan = prepared.plan
+        if rotated_size(plan.output, plan.rotation).area <= self.config.heavy_area:
+            return await to_thread.run_sync(self._render_and_store, source, plan, prepared.key,
+                                            limiter=self._render_limiter())
+        # A large output is held whole in memory while it is encoded: few at a time, the rest refused.
+        async with self._heavy.slot():
+            data = self.memory.get(prepared.key) or self.cache.get(prepared.key)  # rendered while we waited?
+            if data is not None:
+                return data
+            return await to_thread.run_sync(self._render_and_store, source, plan, prepared.key,
+                                            limiter=self._render_limiter())
+
+    def _limits(self, pyramid: Pyramid) -> Limits:
+        return image_limits(self.config.limits, pyramid.dimensions, self.config.max_upscale)
 
     async def _prepare(self, image_request: ImageRequest, source: SourceFile, decision: Decision) -> Prepared:
         identifier = image_request.identifier
         pyramid = await self._pyramid(source)
         reduced = self._reduction(decision, pyramid)
         if reduced is None:
-            plan = plan_render(image_request, pyramid, self.config.limits)
-            canonical = canonical_path(image_request, pyramid.dimensions, self.config.limits)
+            limits = self._limits(pyramid)
+            plan = plan_render(image_request, pyramid, limits)
+            canonical = canonical_path(image_request, pyramid.dimensions, limits)
         else:
             plan = plan_reduced(image_request, pyramid, self.config.limits, reduced)
             canonical = reduced_canonical_path(image_request, plan, pyramid.dimensions)
@@ -205,6 +231,31 @@ class ImageService:
         data = self.renderer.render(source.path, source.version, plan)
         self.cache.put(key, data)
         return data
+
+
+class RenderGate:
+    """Let ``slots`` heavy renders run at once and ``queue`` more wait; refuse the rest with 503 (:class:`Busy`)."""
+
+    def __init__(self, slots: int, queue: int) -> None:
+        self.slots = max(1, slots)
+        self.queue = max(0, queue)
+        self._inside = 0  # running + waiting; only touched on the event loop, so no lock
+        self._limiter: CapacityLimiter | None = None
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one slot for the block, waiting in the queue if need be."""
+        if self._inside >= self.slots + self.queue:
+            raise Busy(f"the server is rendering {self.slots} large image(s) with {self.queue} waiting; "
+                       "try again shortly", RETRY_AFTER)
+        if self._limiter is None:  # anyio limiters belong to the running event loop
+            self._limiter = CapacityLimiter(self.slots)
+        self._inside += 1
+        try:
+            async with self._limiter:
+                yield
+        finally:
+            self._inside -= 1
 
 
 def raw_segments(request: Request, prefix: str) -> list[str]:

@@ -129,7 +129,8 @@ class PublishedStore:
 
 def missing(*parts: str) -> NotFound:
     """Return the error for a file that is not there; items hidden from the requester get the same one."""
-    return NotFound("no such file", "/".join(parts))
+    # The parts name where files live on this server: logged by callers if at all, never sent.
+    return NotFound("not found")
 
 
 def image_parts(page: PageRef) -> tuple[str, str, str]:

@@ -195,7 +195,7 @@ def test_staff_info_json_is_full_and_private(client: TestClient, staff_token: st
     response = fetch(client, "twin-a", "info.json", staff_token)
     info = response.json()
     assert info["tiles"] == [{"width": 256, "scaleFactors": [1, 2, 4]}]
-    assert info["maxWidth"] > WIDTH
+    assert info["maxWidth"] == WIDTH  # the full page, not upscaled (max_upscale 1)
     assert "AuthProbeService2" == info["service"][0]["type"]  # so staff can find the logout service
     assert response.headers["cache-control"].startswith("private")
 
@@ -245,3 +245,16 @@ def test_small_restricted_pages_are_served_whole(settings: Settings, tmp_path: P
         assert info["tiles"][0]["scaleFactors"][0] == 1
         image = decode_rgb(client.get("/iiif/3/small~p0001/full/max/0/default.png").content)
         assert (image.width, image.height) == (400, 300)
+
+
+def test_max_and_upscaled_max_give_the_same_reduced_size(settings: Settings, tmp_path: Path) -> None:
+    # 1400x1990 reduces to 703x1000; ^max once came out 703x999 from a second rounding of full-size pixels.
+    folder = settings.publish_dir / "tall"
+    (folder / "images").mkdir(parents=True)
+    write_pyramid((pyvips.Image.black(1400, 1990, bands=3) + 200).cast("uchar"), folder / "images" / "p0001.tif")
+    write_access(folder, "restricted")
+    with TestClient(create_app(settings, ServerOptions(cache_dir=tmp_path / "c", restricted_max_size=1000))) as client:
+        for size in ("max", "^max"):
+            response = client.get(f"/iiif/3/tall~p0001/full/{size}/0/default.png")
+            image = decode_rgb(response.content)
+            assert (image.width, image.height) == (703, 1000), size

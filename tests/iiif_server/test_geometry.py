@@ -6,6 +6,8 @@ import pytest
 
 from iiif_server.errors import BadRequest
 from iiif_server.geometry import (
+    image_limits,
+    rotated_size,
     Box,
     Dimensions,
     Level,
@@ -180,3 +182,35 @@ def test_a_reduced_view_refuses_outputs_larger_than_the_reduced_image(size: str)
         return
     with pytest.raises(BadRequest, match="exceeds"):
         plan_reduced(request, pyramid, NO_LIMITS, Dimensions(750, 1000))
+
+
+SERVER_LIMITS = Limits(16383, 16383, 100_000_000)
+BIG = Pyramid(10_000, 10_000, (Level(0, 1, 10_000, 10_000), Level(1, 2, 5_000, 5_000)))
+
+
+@pytest.mark.parametrize("size, rotation", [("^max", "45"), ("^max", "7"), ("max", "45"), ("max", "!315.5")])
+def test_max_shrinks_so_the_rotated_output_is_within_the_limits(size: str, rotation: str) -> None:
+    # 10000x10000 at 45° was 14142x14142 (200 MP) past the advertised 100 MP.
+    request = parse_image_request("a~p0001", "full", size, rotation, "default.jpg")
+    limits = image_limits(SERVER_LIMITS, BIG.dimensions, 1.0)
+    plan = plan_render(request, BIG, limits)
+    final = rotated_size(plan.output, plan.rotation)
+    assert limits.allows(final)
+    assert final.area > 0.98 * limits.max_area or final.width > 0.99 * limits.max_width  # not needlessly small
+
+
+def test_an_explicit_size_that_rotation_takes_past_the_limits_is_refused() -> None:
+    request = parse_image_request("a~p0001", "full", "10000,", "45", "default.webp")
+    with pytest.raises(BadRequest, match=r"^size: 14144x14144 after rotation exceeds this server's limits"):
+        plan_render(request, BIG, image_limits(SERVER_LIMITS, BIG.dimensions, 1.0))
+    assert plan_render(parse_image_request("a~p0001", "full", "10000,", "90", "default.jpg"), BIG,
+                       SERVER_LIMITS).output == Dimensions(10_000, 10_000)
+
+
+def test_image_limits_stop_upscaling_beyond_the_image_unless_allowed() -> None:
+    assert image_limits(SERVER_LIMITS, Dimensions(3000, 4000), 1.0) == Limits(3000, 4000, 12_000_000)
+    assert image_limits(SERVER_LIMITS, Dimensions(3000, 4000), 2.0) == Limits(6000, 8000, 48_000_000)
+    assert image_limits(SERVER_LIMITS, Dimensions(30_000, 4000), 1.0) == Limits(16383, 4000, 100_000_000)
+    with pytest.raises(BadRequest, match="exceeds this server's limits"):
+        output_size(parse_size("^3001,"), Dimensions(3000, 4000), image_limits(SERVER_LIMITS,
+                                                                               Dimensions(3000, 4000), 1.0))

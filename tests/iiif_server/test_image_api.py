@@ -31,7 +31,7 @@ def test_info_json_describes_the_pyramid(client: TestClient, grid: str) -> None:
     assert info["id"] == f"{BASE}/iiif/3/{grid}"
     assert (info["type"], info["protocol"], info["profile"]) == ("ImageService3", "http://iiif.io/api/image", "level2")
     assert (info["width"], info["height"]) == (1000, 700)
-    assert (info["maxWidth"], info["maxHeight"], info["maxArea"]) == (4000, 4000, 4_000_000)
+    assert (info["maxWidth"], info["maxHeight"], info["maxArea"]) == (1000, 700, 700_000)  # the image itself: no upscaling
     assert info["sizes"] == [{"width": 250, "height": 175}, {"width": 500, "height": 350},
                              {"width": 1000, "height": 700}]
     assert info["tiles"] == [{"width": 256, "scaleFactors": [1, 2, 4]}]
@@ -118,12 +118,12 @@ def test_republishing_changes_the_etag(client: TestClient, grid: str, settings) 
     ("/iiif/3/{id}/full/max/0/native.jpg", 400, "quality: 'native'"),
     ("/iiif/3/{id}/full/max/0/default.jp2", 400, "format: 'jp2' is not supported"),
     ("/iiif/3/{id}/full/max/0/default", 400, "has no .format suffix"),
-    ("/iiif/3/grid-item~p0002/full/max/0/default.jpg", 404, "no such file"),
+    ("/iiif/3/grid-item~p0002/full/max/0/default.jpg", 404, "404 Not Found: not found\n"),
     ("/iiif/3/grid-item/full/max/0/default.jpg", 404, "identifier: no image 'grid-item'"),
-    ("/iiif/3/nothing~p0001/info.json", 404, "no such file"),
+    ("/iiif/3/nothing~p0001/info.json", 404, "404 Not Found: not found\n"),
     ("/iiif/3/{id}/full/max/0", 404, "not an Image API 3.0 path"),
     ("/iiif/3/{id}/info.json/extra", 404, "not an Image API 3.0 path"),
-    ("/nowhere", 404, "no such resource"),
+    ("/nowhere", 404, "404 Not Found: not found\n"),
 ])
 def test_errors_have_one_shape_and_a_message(client: TestClient, grid: str, path: str, status: int,
                                              fragment: str) -> None:
@@ -179,3 +179,15 @@ def test_info_json_links_its_manifest_only_when_there_is_one(client: TestClient,
     (settings.publish_dir / "grid-item" / "manifest.json").unlink()
     info = client.get(f"/iiif/3/{grid}/info.json").json()
     assert "partOf" not in info
+
+
+@pytest.mark.parametrize("path", [
+    "/iiif/3/grid-item~p0002/info.json",
+    "/iiif/3/grid-item~p0002/full/max/0/default.jpg",
+    "/iiif/grid-item/alto/p0002.xml",
+    "/iiif/nothing/manifest.json",
+    "/iiif/3/nothing~p0001/full/max/0/default.jpg",
+])
+def test_not_found_names_no_internal_path(client: TestClient, grid: str, path: str) -> None:
+    response = client.get(path)
+    assert (response.status_code, response.text) == (404, "404 Not Found: not found\n")
