@@ -34,20 +34,13 @@ from pipeline.synthetic import (
 )
 from pipeline.validation import xml_errors
 from pipeline.xmlns import NAMESPACES
+from tests.pipeline.ocr_metrics import cer as _cer
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 ALTO = {"a": NAMESPACES["alto"]}
 BOX_TOLERANCE_PX = 4
 
 
-def _cer(truth: str, found: str) -> float:
-    """Character error rate: Levenshtein distance over the length of the truth."""
-    row = list(range(len(found) + 1))
-    for i, t in enumerate(truth, 1):
-        diagonal, row[0] = row[0], i
-        for j, f in enumerate(found, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (t != f))
-    return row[-1] / max(1, len(truth))
 
 
 @pytest.fixture(scope="module")

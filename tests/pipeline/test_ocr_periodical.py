@@ -27,6 +27,7 @@ from pipeline.synthetic_periodical import (
 )
 from pipeline.validation import xml_errors
 from pipeline.xmlns import NAMESPACES
+from tests.pipeline.ocr_metrics import cer as _cer
 
 W, H = 1000, 1400  # small pages keep the tests fast
 ALTO = {"a": NAMESPACES["alto"]}
@@ -35,15 +36,6 @@ MAX_CER = 0.10
 FLOW_BLOCKS = (ocr.BlockRole.TEXT, ocr.BlockRole.HEADING)
 
 
-def _cer(truth: str, found: str) -> float:
-    """Levenshtein distance over the truth's length, whitespace left out."""
-    truth, found = "".join(truth.split()), "".join(found.split())
-    row = list(range(len(found) + 1))
-    for i, t in enumerate(truth, 1):
-        diagonal, row[0] = row[0], i
-        for j, f in enumerate(found, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (t != f))
-    return row[-1] / max(1, len(truth))
 
 
 def _page(layout: PeriodicalLayout, **options: object) -> PeriodicalPage:

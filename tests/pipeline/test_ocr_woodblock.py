@@ -3,7 +3,6 @@ that hold no Chinese columns (blank, a picture, Latin print, 1-bit and 16-bit sc
 
 from __future__ import annotations
 
-import difflib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from pipeline.synthetic import (
 )
 from pipeline.validation import xml_errors
 from pipeline.xmlns import NAMESPACES
+from tests.pipeline.ocr_metrics import cer as _cer
 
 ALTO = {"a": NAMESPACES["alto"]}
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -35,9 +35,6 @@ W, H = 900, 1200
 LATIN_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
 
 
-def _cer(truth: str, found: str) -> float:
-    truth, found = "".join(truth.split()), "".join(found.split())
-    return 1 - difflib.SequenceMatcher(None, truth, found, autojunk=False).ratio()
 
 
 @pytest.fixture(scope="module")
