@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages Shuying needs: Tesseract 5 with the Chinese and Korean
-# models, CJK fonts for the demo and test pages, libvips tools, and Chromium for the
+# models and OSD (page orientation), CJK fonts for the demo and test pages (DejaVu for
+# the Latin ones), libvips tools, and Chromium for the
 # viewer/contact-sheet browser tests. Idempotent; run as root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
   tesseract-ocr tesseract-ocr-chi-tra tesseract-ocr-chi-tra-vert tesseract-ocr-chi-sim
-  tesseract-ocr-kor
-  fonts-arphic-uming fonts-arphic-ukai fonts-noto-cjk
+  tesseract-ocr-kor tesseract-ocr-osd
+  fonts-arphic-uming fonts-arphic-ukai fonts-noto-cjk fonts-dejavu-core
   libvips-tools
   libmagic1
   chromium
