@@ -127,3 +127,21 @@ def test_a_page_needing_review_is_listed_with_its_reasons_doctored_record(small_
     tree = lxml_html.fromstring((settings.work_dir / "test-book/qc.html").read_text(encoding="utf-8"))
     assert [f.get("id") for f in tree.xpath("//figure[@data-ocr-review='true']")] == ["p0002"]
     assert len(tree.xpath("//img")) == 3  # the redrawn sheet keeps every thumbnail
+
+
+@pytest.mark.slow
+def test_an_engine_failing_on_one_page_fails_that_page_only(small_batch: Path, settings: Settings, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real failure, no mock: the page asks for Tesseract, whose models are not where it looks.
+    set_page_engine(small_batch, 2, "tesseract")
+    (tmp_path / "no-tessdata").mkdir()
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path / "no-tessdata"))
+
+    result = run_ingest(small_batch, settings)
+
+    assert not result.ok
+    failed = {f["task"]: f for f in result.failures}
+    assert [t for t in failed if t.startswith("Ocr-")] == ["Ocr-p0003"]
+    assert "Tesseract language 'chi_tra_vert' is not installed" in json.dumps(failed["Ocr-p0003"], ensure_ascii=False)
+    assert ocr_record(settings, "p0002")["engine"] == "ppocr"  # the other text page was read
+    assert ocr_runs(settings, "p0002") == 1
