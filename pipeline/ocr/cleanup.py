@@ -10,13 +10,15 @@ from pipeline.ocr.model import OcrBlock, OcrGlyph, OcrLine, OcrRegion, RegionKin
 
 __all__ = ["mostly_latin", "why_empty", "without_residue"]
 
-# What broken column rules and frame fragments read as. None of them is a character of
-# a woodblock text; in periodicals the dash (——) is punctuation, so only vertical
-# woodblock columns lose those.
+# What broken column rules and frame fragments read as. Strokes are never text. A dash
+# is: the Chinese dash (破折號) is two em dashes, so on a periodical only a lone dash is
+# residue, and on a woodblock column (unpunctuated) every dash, dot and hash is.
 STROKE_MARKS = frozenset("_＿|｜丨‖¦")
-DASH_MARKS = frozenset("—―－-~～·•#＃")
-# Stray commas and stops come from rule dashes beside a glyph; printed 句讀 are read surely.
-PUNCTUATION = frozenset("，、。．.,;；:：")
+DASHES = frozenset("—―－-─━")
+WOODBLOCK_MARKS = frozenset("~～·•#＃")
+# Stray commas and stops come from rule dashes beside a glyph; printed 句讀 are read
+# surely. A line of nothing but punctuation is residue on any page.
+PUNCTUATION = frozenset("，、。．.,;；:：・·「」『』")
 SURE_PUNCTUATION = 0.8
 # A page whose column reading is mostly Latin letters and digits is not vertical Chinese
 # (a Western title leaf or bookplate in a Chinese book): the columns cut it into nonsense.
@@ -63,27 +65,27 @@ def why_empty(clean: CleanPage) -> tuple[str, bool, tuple[OcrRegion, ...]]:
 
 
 def _line_without_residue(line: OcrLine, woodblock: bool) -> OcrLine | None:
-    glyphs = tuple(g for g in line.glyphs if not _residue(g, woodblock))
+    glyphs = tuple(g for i, g in enumerate(line.glyphs) if not _residue(line.glyphs, i, woodblock))
     if not glyphs or all(g.char in PUNCTUATION for g in glyphs):
         return None
     if len(glyphs) == len(line.glyphs):
         return line
-    text = "".join(g.char for g in glyphs) if woodblock else _respaced(line.text, line.glyphs, glyphs)
+    text = (" " if " " in line.text else "").join(g.char for g in glyphs)  # words stay apart
     return OcrLine(text, union(g.box for g in glyphs), mean(g.confidence for g in glyphs), glyphs, line.note)
 
 
-def _residue(glyph: OcrGlyph, woodblock: bool) -> bool:
-    if glyph.char and all(ch in STROKE_MARKS for ch in glyph.char):
+def _residue(glyphs: tuple[OcrGlyph, ...], index: int, woodblock: bool) -> bool:
+    chars = glyphs[index].char
+    if chars and all(ch in STROKE_MARKS for ch in chars):
         return True
-    if not woodblock:
-        return False
-    if all(ch in DASH_MARKS for ch in glyph.char):
+    if chars and all(ch in DASHES for ch in chars):
+        return woodblock or not _doubled(glyphs, index)
+    if woodblock and chars and all(ch in WOODBLOCK_MARKS for ch in chars):
         return True
-    return glyph.char in PUNCTUATION and glyph.confidence < SURE_PUNCTUATION
+    return woodblock and chars in PUNCTUATION and glyphs[index].confidence < SURE_PUNCTUATION
 
 
-def _respaced(text: str, before: tuple[OcrGlyph, ...], after: tuple[OcrGlyph, ...]) -> str:
-    """Rebuild a line's text from the glyphs kept, with one space where the line had a space."""
-    if " " not in text:
-        return "".join(g.char for g in after)
-    return " ".join(g.char for g in after)
+def _doubled(glyphs: tuple[OcrGlyph, ...], index: int) -> bool:
+    """True when a dash is one of a pair (——), or was read as a pair."""
+    neighbours = [glyphs[j].char for j in (index - 1, index + 1) if 0 <= j < len(glyphs)]
+    return len(glyphs[index].char) > 1 or any(n and all(ch in DASHES for ch in n) for n in neighbours)

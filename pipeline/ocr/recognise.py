@@ -55,9 +55,6 @@ BLOCK_MARGIN = 12  # pixels of paper put around a block's crop: engines misread 
 # 40 % of the recogniser's 48 px. On the generated periodical pages 0.15 (CROP_MARGIN)
 # dropped one "。" in five, 0.6 read 曰 as 日 one time in three, 1.0 dropped "，" again.
 BLOCK_CROP_MARGIN = 0.75
-# What a rule cut through by a block's edge reads as; never text on a printed page.
-RULE_MARKS = frozenset("|丨｜—－─━_-")
-PUNCTUATION = frozenset("，。、；：・.,·「」『』")
 
 
 def recognise_page(
@@ -264,8 +261,7 @@ def _read_blocks(
     layout = find_blocks(clean, vertical=vertical)
     blocks = []
     for found in layout.blocks:
-        read = _read_block(clean, found, reader, deadline, preprocessing)
-        lines = tuple(line for line in map(_without_rule_residue, read) if line is not None)
+        lines = tuple(_read_block(clean, found, reader, deadline, preprocessing))
         if lines:
             blocks.append(OcrBlock(found.role, found.box, lines, found.vertical))
     return blocks, list(layout.regions)
@@ -361,15 +357,6 @@ def _shifted(line: OcrLine, dx: int, dy: int) -> OcrLine:
 
 def _shifted_box(box: Box, dx: int, dy: int) -> Box:
     return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
-
-
-def _without_rule_residue(line: OcrLine) -> OcrLine | None:
-    """Drop what rules leave behind: stroke-like marks, and lines that are nothing but punctuation."""
-    glyphs = tuple(g for g in line.glyphs if g.char not in RULE_MARKS)
-    if all(g.char in PUNCTUATION for g in glyphs):
-        return None
-    text = _join(list(glyphs)) if len(glyphs) != len(line.glyphs) else line.text
-    return OcrLine(text, line.box, mean(g.confidence for g in glyphs), glyphs, line.note)
 
 
 # --- whole pages ---------------------------------------------------------------------------

@@ -144,6 +144,8 @@ def test_periodical_dashes_and_sure_commas_are_kept() -> None:
     page = [_block(_line("中華——民國，", [0.9] * 5 + [0.4]))]
 
     assert [ln.text for b in without_residue(page, woodblock=False) for ln in b.lines] == ["中華——民國，"]
+    lone = [_block(_line("中華—民國｜"))]  # a lone dash and a stroke: where a rule crossed the line
+    assert [ln.text for b in without_residue(lone, woodblock=False) for ln in b.lines] == ["中華民國"]
     assert [ln.text for b in without_residue([_block(_line("學。", [0.9, 0.95]))], woodblock=True)
             for ln in b.lines] == ["學。"]
 
