@@ -165,7 +165,7 @@ def _lone_fold_spans(solid: np.ndarray, runs: list[Span]) -> list[Span]:
     spans = []
     for x, w, h in zip(stats[1:count, cv2.CC_STAT_LEFT], stats[1:count, cv2.CC_STAT_WIDTH],
                        stats[1:count, cv2.CC_STAT_HEIGHT]):
-        if not (0.4 * typical <= w <= 1.2 * typical and h <= 2 * w):
+        if not _is_fish_tail(w, h, typical):
             continue
         centre = x + w / 2
         span = (max(0, round(centre - 0.6 * typical)), min(solid.shape[1], round(centre + 0.6 * typical)))
@@ -318,11 +318,13 @@ def _typical_width(runs: list[Span]) -> float:
 def _is_fold(solid: np.ndarray, width: int) -> bool:
     """True when a run holds a compact solid shape about as wide as itself: the 魚尾."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(solid.astype(np.uint8), connectivity=8)
-    for w, h in zip(stats[1:count, cv2.CC_STAT_WIDTH], stats[1:count, cv2.CC_STAT_HEIGHT]):
-        # A seal impression is solid too, but wider than a column.
-        if 0.4 * width <= w <= 1.2 * width and h <= 2 * width:
-            return True
-    return False
+    return any(_is_fish_tail(w, h, width)
+               for w, h in zip(stats[1:count, cv2.CC_STAT_WIDTH], stats[1:count, cv2.CC_STAT_HEIGHT]))
+
+
+def _is_fish_tail(w: int, h: int, column: float) -> bool:
+    """True for a solid shape about a column wide and not much taller (a seal is wider)."""
+    return bool(0.4 * column <= w <= 1.2 * column and h <= 2 * column)
 
 
 def _column(region: np.ndarray, run: Span, top: int) -> Column | None:
