@@ -124,6 +124,9 @@ class Batch:
     def master_path(self, page: Page) -> Path:
         return self.root / page.file
 
+    def page(self, page_id: str) -> Page:
+        return next(p for p in self.pages if p.page_id == page_id)
+
 
 BATCH_FILE = "batch.json"
 # The extensions pipeline.images accepts for masters: any other file is not a page.

@@ -106,7 +106,7 @@ class PageTask(ShuyingTask):
     page_id = luigi.Parameter(description="Page id (p0001 …) in reading order.")
 
     def page(self):
-        return next(p for p in self.batch().pages if p.page_id == self.page_id)
+        return self.batch().page(self.page_id)
 
 
 def now_iso() -> str:

@@ -159,11 +159,11 @@ class Ocr(PageTask):
 
     def complete(self) -> bool:
         batch = self.batch()
-        return ocr_is_current(self.layout, batch, _page(batch, self.page_id), str(self.ocr_engine))
+        return ocr_is_current(self.layout, batch, batch.page(self.page_id), str(self.ocr_engine))
 
     def execute(self) -> None:
         batch = self.batch()
-        page = _page(batch, self.page_id)
+        page = batch.page(self.page_id)
         plan = page_plan(batch, page, str(self.ocr_engine))
         access_image = self.layout.derivative(self.page_id) / "access.tif"
         remove(self.layout.ocr(self.page_id))  # read by another engine: atomic_path never replaces a folder
@@ -198,10 +198,6 @@ def ocr_is_current(layout: ItemLayout, batch: Batch, page: Page, requested: str)
         return False
     record = read_json(record_path)
     return "skipped" in record or record.get("engine") == page_plan(batch, page, requested).engine.value
-
-
-def _page(batch: Batch, page_id: str) -> Page:
-    return next(p for p in batch.pages if p.page_id == page_id)
 
 
 class BatchQC(QcGateParams, ShuyingTask):
