@@ -148,8 +148,8 @@ class OcrPage:
 
     ``blocks`` are in reading order: the flow blocks (FLOW_ROLES) in the order they
     are read, the others (版心, running heads, adverts, captions) after them.
-    ``rotation`` is the clockwise turn in degrees that was applied to the image
-    before reading (0 when it was upright); coordinates are of the turned image.
+    A page shot turned is turned upright in its access derivative before it is read
+    (pipeline.orientation); coordinates are of that image.
     ``empty_reason`` says why a page has no text (blank, illustration only, ...).
     """
 
@@ -162,7 +162,6 @@ class OcrPage:
     parameters: dict[str, str] = field(default_factory=dict, hash=False)
     vertical: bool = False
     regions: tuple[OcrRegion, ...] = ()
-    rotation: int = 0
     empty_reason: str = ""
     unread_ink: bool = False  # the page has ink that looks like text, and none was read
 
