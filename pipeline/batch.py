@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.errors import BatchError, Problem
+from pipeline.languages import SUPPORTED, models_for
 from pipeline.validation import json_errors
 
 
@@ -144,6 +145,7 @@ def load_batch(folder: Path) -> Batch:
     folder = Path(folder)
     data = _read_batch_json(folder)
     problems = [_schema_problem(msg) for msg in json_errors(data, "batch")]
+    problems += _language_problems(data)
     # Check the page list too when it can be read, so schema and file problems come at once.
     if _pages_readable(data):
         present, twins = _files_present(folder)
@@ -154,6 +156,18 @@ def load_batch(folder: Path) -> Batch:
     # Use each name as stored on disk, so NFD names written by a Mac still open.
     pages = [replace(p, file=present[_page_key(p.file)]) for p in pages]
     return _batch_from(folder, data, pages)
+
+
+def _language_problems(data: dict) -> list[Problem]:
+    """Refuse a language no OCR model reads now, before any processing, rather than in OCR."""
+    item = data.get("item")
+    languages = item.get("languages") if isinstance(item, dict) else None
+    if not isinstance(languages, list):
+        return []  # the schema check reports it
+    vertical = item.get("script_direction") == "vertical-rl"
+    unknown = [code for code in languages if isinstance(code, str) and models_for(code, vertical=vertical) is None]
+    return [Problem(BATCH_FILE, f"no OCR model is known for language {code!r}", field="item.languages",
+                    hint=f"use one of {', '.join(SUPPORTED)}") for code in unknown]
 
 
 def _schema_problem(message: str) -> Problem:

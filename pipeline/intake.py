@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pipeline.batch import Batch, Page
 from pipeline.checksums import Digests, digest_file
-from pipeline.errors import ImageError, Problem
+from pipeline.errors import ImageError, OcrError, Problem
 from pipeline.images import probe_image, verify_decodes
+from pipeline.ocr.tesseract import check_languages_installed, choose_languages
 
 
 def master_problems(batch: Batch, *, max_pixels: int, decode: bool = True) -> list[Problem]:
@@ -19,6 +20,15 @@ def master_problems(batch: Batch, *, max_pixels: int, decode: bool = True) -> li
         except ImageError as exc:
             problems.append(Problem(page.file, exc.problem, hint=exc.hint))
     return problems
+
+
+def language_problems(batch: Batch) -> list[Problem]:
+    """Return a Problem if the Tesseract model for the batch's languages is not installed here."""
+    try:
+        check_languages_installed(choose_languages(batch.languages, batch.script_direction.value))
+    except OcrError as exc:
+        return [Problem("batch.json", str(exc), field="item.languages")]
+    return []
 
 
 def duplicate_problems(batch: Batch, digests: dict[str, Digests]) -> list[Problem]:
@@ -42,7 +52,7 @@ def duplicate_problems_among(pages: list[Page], digests: dict[str, Digests]) -> 
 
 def batch_problems(batch: Batch, *, max_pixels: int) -> list[Problem]:
     """Every problem ``shuying validate`` reports: unusable images and byte-identical pages."""
-    problems = master_problems(batch, max_pixels=max_pixels)
+    problems = language_problems(batch) + master_problems(batch, max_pixels=max_pixels)
     broken = {p.file for p in problems}
     readable = [page for page in batch.pages if page.file not in broken]
     digests = {page.page_id: digest_file(batch.master_path(page)) for page in readable}

@@ -19,7 +19,7 @@ from pipeline.deskew import deskew, estimate_skew
 from pipeline.orientation import Orientation, compose, turn_affine
 from pipeline.orientation import upright as orientation_of
 from pipeline.errors import BatchError
-from pipeline.intake import duplicate_problems, master_problems
+from pipeline.intake import duplicate_problems, language_problems, master_problems
 from pipeline.ocr.engines import page_override
 from pipeline.ocr.review import page_summary, review_list
 from workflows import events
@@ -63,7 +63,7 @@ class ValidateBatch(ShuyingTask):
 
     def execute(self) -> None:
         batch = self.batch()
-        problems = master_problems(batch, max_pixels=self.max_megapixels * 1_000_000)
+        problems = language_problems(batch) + master_problems(batch, max_pixels=self.max_megapixels * 1_000_000)
         if problems:
             raise BatchError(problems)
         write_json_atomic(self.layout.validation, {

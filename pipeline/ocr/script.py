@@ -13,13 +13,13 @@ import enum
 import logging
 
 from pipeline.errors import OcrError
+from pipeline.languages import CHINESE as _CHINESE
+from pipeline.languages import SIMPLIFIED_TAGS as _SIMPLIFIED_TAGS
 
 __all__ = ["Script", "ScriptMapper", "script_of"]
 
 log = logging.getLogger(__name__)
 
-_SIMPLIFIED_TAGS = {"hans", "cn", "sg", "my"}
-_CHINESE = {"lzh", "zh", "zho", "chi", "och", "ltc", "cmn", "yue"}
 _PACKAGE = "opencc"
 
 

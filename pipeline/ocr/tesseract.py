@@ -11,6 +11,7 @@ import pytesseract
 from PIL import Image
 
 from pipeline.errors import OcrError
+from pipeline.languages import SUPPORTED, models_for
 from pipeline.ocr.model import CROP_MARGIN, Box, Deadline, OcrEngine, ReadChar, ReadLine
 
 __all__ = ["TesseractEngine", "check_languages_installed", "choose_languages"]
@@ -27,9 +28,6 @@ HORIZONTAL_PSM = "4"
 VERTICAL_PSM = "5"  # one uniform block of vertical text: our columns, side by side
 SIDE_PAD = TARGET_GLYPH_PX  # paper around each column crop set side by side
 
-_CHINESE = {"lzh", "zh", "zho", "chi", "och", "ltc", "cmn", "yue"}
-_SIMPLIFIED_TAGS = {"hans", "cn", "sg", "my"}
-_OTHER_MODELS = {"ko": "kor", "kor": "kor", "ja": "jpn", "jpn": "jpn", "en": "eng", "eng": "eng"}
 _INSTALL = "apt-get install tesseract-ocr"
 
 Word = tuple[str, float, Box]  # text, confidence 0..1, box as Tesseract reported it
@@ -49,13 +47,10 @@ def choose_languages(languages: tuple[str, ...], script_direction: str) -> str:
 
 
 def _model_for(code: str, vertical: bool) -> str:
-    primary, *subtags = code.strip().lower().replace("_", "-").split("-")
-    if primary in _CHINESE:
-        model = "chi_sim" if _SIMPLIFIED_TAGS & set(subtags) else "chi_tra"
-        return f"{model}_vert" if vertical else model
-    if primary in _OTHER_MODELS:
-        return _OTHER_MODELS[primary]
-    raise OcrError(f"no Tesseract model is known for language '{code}' (use lzh, zh-Hant, zh-Hans, ko, ja or en)")
+    model = models_for(code, vertical=vertical)
+    if model is None:
+        raise OcrError(f"no Tesseract model is known for language '{code}' (use {', '.join(SUPPORTED)})")
+    return model
 
 
 def check_languages_installed(lang: str) -> None:

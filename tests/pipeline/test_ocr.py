@@ -92,8 +92,16 @@ def _alto(page: OcrPage) -> etree._ElementTree:
         (("zh-Hans",), "horizontal-lr", "chi_sim"),
         (("zh-Hans",), "vertical-rl", "chi_sim_vert"),
         (("zh-CN",), "horizontal-lr", "chi_sim"),
-        (("lzh", "ko"), "vertical-rl", "chi_tra_vert+kor"),
-        (("ko", "lzh"), "vertical-rl", "chi_tra_vert+kor"),  # the vertical model leads
+        (("lzh", "ko"), "vertical-rl", "chi_tra_vert+kor_vert"),
+        (("ko", "lzh"), "vertical-rl", "kor_vert+chi_tra_vert"),  # in the order declared
+        (("en", "ja"), "vertical-rl", "jpn_vert+eng"),  # the vertical model leads
+        (("ja",), "horizontal-lr", "jpn"),
+        (("jpn",), "vertical-rl", "jpn_vert"),
+        (("de",), "horizontal-lr", "deu"),
+        (("ger",), "horizontal-lr", "deu"),
+        (("de-Latf",), "horizontal-lr", "frk"),  # German set in Fraktur
+        (("ru", "fr"), "horizontal-lr", "rus+fra"),
+        (("la", "de"), "vertical-rl", "lat+deu"),  # no vertical Latin models: read as lines
         (("zh-Hant", "lzh", "zh"), "horizontal-lr", "chi_tra"),
         (("zh-Hant", "en"), "horizontal-lr", "chi_tra+eng"),
         ((), "vertical-rl", "chi_tra_vert"),
