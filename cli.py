@@ -131,8 +131,8 @@ def qc(settings: Settings, batch_dir: Path, profile: str | None, workers: int, o
 @click.option("--accept-warnings", is_flag=True,
               help="Let QC warnings through to storage (needs --operator and --reason).")
 @click.option("--override", "overrides", multiple=True, metavar="PAGE:CHECK",
-              help="Let one QC finding through, e.g. p0003:focus or 0003.tif:* (repeatable; "
-              "needs --operator and --reason).")
+              help="Let one QC finding through, e.g. p0003:focus or 0003.tif:*, or one check on every "
+              "page, e.g. '*:resolution' (repeatable; needs --operator and --reason).")
 @click.option("--operator", default="", help="Who lets QC findings through; recorded in PREMIS.")
 @click.option("--reason", default="", help="Why they are let through; recorded in PREMIS.")
 @click.option("--ocr-engine", default="auto", show_default=True, metavar="auto|tesseract|ppocr",

@@ -17,6 +17,7 @@ from pipeline.errors import Problem, ShuyingError
 from pipeline.qc.model import CHECKS, Status
 
 ANY_CHECK = "*"
+ANY_PAGE = "*"  # *:resolution lets one check through on every page (a legacy batch scanned at 300 ppi)
 
 
 class QcGateError(ShuyingError):
@@ -43,9 +44,9 @@ class OverrideError(ShuyingError):
 
 @dataclass(frozen=True)
 class Override:
-    """Let one check (or every check, ``*``) of one page through the gate."""
+    """Let one check (or every check, ``*``) of one page (or of every page, ``*``) through the gate."""
 
-    page: str  # page id (p0003) or the file name as listed in batch.json
+    page: str  # page id (p0003), the file name as listed in batch.json, or * for every page
     check: str
 
     @classmethod
@@ -58,7 +59,7 @@ class Override:
 
     def covers(self, finding: Finding) -> bool:
         """Return whether this override lets ``finding`` through."""
-        return self.page in (finding.page_id, finding.file) and self.check in (ANY_CHECK, finding.check)
+        return self.page in (ANY_PAGE, finding.page_id, finding.file) and self.check in (ANY_CHECK, finding.check)
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,11 @@ def check_request(request: GateRequest, pages: Sequence[Page]) -> None:
         except OverrideError as exc:
             problems.extend(exc.problems)
             continue
-        if override.page not in names:
+        if override.page == ANY_PAGE and override.check == ANY_CHECK:
+            problems.append(Problem("--override", f"'{spec}' would let every check of every page through",
+                                    hint="name the check for the whole batch (*:resolution) or the page (p0003:*)"))
+            continue
+        if override.page not in names and override.page != ANY_PAGE:
             problems.append(Problem("--override", f"'{spec}': no page '{override.page}' in the batch",
                                     hint="use the page id (p0003) or the file name from batch.json"))
         if override.check not in CHECKS and override.check != ANY_CHECK:

@@ -22,6 +22,7 @@ from pipeline.qc import (
     decide,
 )
 from pipeline.qc.batch_checks import check_focus_consistency, check_sequence
+from pipeline.qc.gate import findings
 from pipeline.qc.model import CheckResult
 from pipeline.qc_report import batch_report
 from pipeline.sample_book import page_label, write_sample_batch
@@ -277,3 +278,25 @@ def test_letting_findings_through_needs_an_operator_and_a_reason(problem_batch: 
     with pytest.raises(OverrideError, match=r"--operator/--reason: letting QC findings through needs who and why"):
         check_request(GateRequest(accept_warnings=True, operator="王技師"), problem_batch.pages)
     check_request(GateRequest(False, ("0004.tif:duplicate",), "王技師", "kept both shots"), problem_batch.pages)
+
+
+def test_a_batch_wide_override_lets_one_check_through_on_every_page_and_nothing_else(
+        problem_report: dict, problem_batch: Batch) -> None:
+    found = findings(problem_report)
+    check = max({f.check for f in found}, key=lambda c: sum(f.check == c for f in found))
+    request = GateRequest(False, (f"*:{check}",), "王技師", "legacy scans, resolution as held")
+    check_request(request, problem_batch.pages)
+
+    decision = decide(problem_report, request)
+
+    assert list(decision.overridden) == [f for f in found if f.check == check]
+    assert all(f.check != check for f in decision.blocking)
+    assert len(decision.overridden) + len(decision.blocking) == len(found)
+
+
+def test_an_override_of_every_check_on_every_page_is_refused(problem_batch: Batch) -> None:
+    with pytest.raises(OverrideError) as error:
+        check_request(GateRequest(False, ("*:*",), "王技師", "all"), problem_batch.pages)
+
+    assert str(error.value) == ("--override: '*:*' would let every check of every page through "
+                                "(name the check for the whole batch (*:resolution) or the page (p0003:*))")
