@@ -6,6 +6,7 @@ from pipeline.batch import Batch, Page
 from pipeline.checksums import Digests, digest_file
 from pipeline.errors import ImageError, OcrError, Problem
 from pipeline.images import probe_image, verify_decodes
+from pipeline.languages import PPOCR_LANGUAGES, primary_subtags
 from pipeline.ocr.tesseract import check_languages_installed, choose_languages
 
 
@@ -23,7 +24,13 @@ def master_problems(batch: Batch, *, max_pixels: int, decode: bool = True) -> li
 
 
 def language_problems(batch: Batch) -> list[Problem]:
-    """Return a Problem if the Tesseract model for the batch's languages is not installed here."""
+    """Return a Problem if the batch is in a language only Tesseract reads and its model is not installed.
+
+    Chinese batches are left to OCR: PP-OCR reads them without Tesseract's models, and a page
+    that asks for Tesseract fails alone, naming the package, while the rest are read.
+    """
+    if all(primary_subtags(code)[0] in PPOCR_LANGUAGES for code in batch.languages):
+        return []
     try:
         check_languages_installed(choose_languages(batch.languages, batch.script_direction.value))
     except OcrError as exc:

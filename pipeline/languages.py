@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CHINESE", "SIMPLIFIED_TAGS", "SUPPORTED", "TesseractModels", "models_for", "primary_subtags"]
+__all__ = ["CHINESE", "PPOCR_LANGUAGES", "SIMPLIFIED_TAGS", "SUPPORTED", "TesseractModels", "models_for", "primary_subtags"]
 
 CHINESE = frozenset({"lzh", "zh", "zho", "chi", "och", "ltc", "cmn", "yue"})
+PPOCR_LANGUAGES = CHINESE | {"en"}  # what PP-OCR's Chinese model reads (it reads Latin letters too)
 SIMPLIFIED_TAGS = frozenset({"hans", "cn", "sg", "my"})
 FRAKTUR_TAG = "latf"  # ISO 15924 Latin (Fraktur variant): de-Latf is German set in blackletter
 

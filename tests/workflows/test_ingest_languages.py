@@ -97,3 +97,18 @@ def test_validate_refuses_a_language_no_model_reads_before_any_processing(tmp_pa
     ingest = CliRunner(env=CLEAN_ENV).invoke(cli.cli, ["--home", str(home), "ingest", str(batch)])
     assert ingest.exit_code != 0 and "no OCR model is known for language 'bo'" in ingest.stderr
     assert not (home / "work/tib").exists()
+
+
+def test_validate_names_the_package_when_the_language_model_is_not_installed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Real Tesseract, looking for its models in an empty folder.
+    (tmp_path / "no-tessdata").mkdir()
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path / "no-tessdata"))
+    batch = write_batch(tmp_path / "ru", german_page(), material_type="other",
+                        script_direction="horizontal-lr", languages=["ru"])
+
+    result = CliRunner(env=CLEAN_ENV).invoke(cli.cli, ["--home", str(tmp_path / "home"), "validate", str(batch)])
+
+    assert result.exit_code == 1
+    assert ("Error: batch.json: item.languages: Tesseract language 'rus' is not installed "
+            "(apt-get install tesseract-ocr-rus)") in result.stderr.splitlines()
