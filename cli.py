@@ -85,8 +85,8 @@ def validate(settings: Settings, batch_dir: Path) -> None:
 @cli.command()
 @click.argument("batch_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--profile", "profile", default=None, metavar="NAME|FILE",
-              help="QC profile: ancient-books, republican-documents or a profile JSON file. "
-              "Default: chosen by the batch's material_type.")
+              help="QC profile: ancient-books, republican-documents, legacy (migrated scans) or a profile "
+              "JSON file. Default: batch.json capture.qc_profile, else chosen by the batch's material_type.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Pages checked in parallel (processes).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
@@ -127,12 +127,16 @@ def qc(settings: Settings, batch_dir: Path, profile: str | None, workers: int, o
 @click.option("--scheduler-url", default=None, help="Central luigid, e.g. http://127.0.0.1:8082/. "
               "Default: Luigi's local scheduler.")
 @click.option("--profile", "qc_profile", default=None, metavar="NAME|FILE",
-              help="QC profile (see `shuying qc`). Default: chosen by the batch's material_type.")
+              help="QC profile (see `shuying qc`). Default: batch.json capture.qc_profile, else chosen by "
+              "the batch's material_type.")
 @click.option("--accept-warnings", is_flag=True,
               help="Let QC warnings through to storage (needs --operator and --reason).")
 @click.option("--override", "overrides", multiple=True, metavar="PAGE:CHECK",
               help="Let one QC finding through, e.g. p0003:focus or 0003.tif:*, or one check on every "
               "page, e.g. '*:resolution' (repeatable; needs --operator and --reason).")
+@click.option("--override-check", "override_checks", multiple=True, metavar="CHECK",
+              help="Let one check through on every page: --override-check resolution is '*:resolution' "
+              "(repeatable; each page's finding is recorded in PREMIS).")
 @click.option("--operator", default="", help="Who lets QC findings through; recorded in PREMIS.")
 @click.option("--reason", default="", help="Why they are let through; recorded in PREMIS.")
 @click.option("--ocr-engine", default="auto", show_default=True, metavar="auto|tesseract|ppocr",
@@ -140,7 +144,8 @@ def qc(settings: Settings, batch_dir: Path, profile: str | None, workers: int, o
               "default. Pages read earlier by another engine are read again.")
 @pass_settings
 def ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url: str | None, qc_profile: str | None,
-           accept_warnings: bool, overrides: tuple[str, ...], operator: str, reason: str, ocr_engine: str) -> None:
+           accept_warnings: bool, overrides: tuple[str, ...], override_checks: tuple[str, ...], operator: str,
+           reason: str, ocr_engine: str) -> None:
     """Ingest a batch: QC, deskew, OCR, METS, AIP, storage, IIIF manifest.
 
     QC stops the batch before storage when a page fails a check (or has a warning);
@@ -152,8 +157,12 @@ def ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url: str
     Example:
       shuying ingest /scans/GJ-0001 --workers 2
       shuying ingest /scans/GJ-0001 --override p0003:focus --operator 王芳 --reason "ink bleed, not blur"
+      shuying ingest /scans/LG-0007 --profile legacy --override-check compression --operator 王芳 --reason "legacy JPEGs"
       shuying ingest /scans/GJ-0001 --ocr-engine tesseract
     """
+    from pipeline.qc.gate import batch_wide
+
+    overrides = overrides + tuple(batch_wide(check) for check in override_checks)
     gate = {"qc_profile": qc_profile, "accept_warnings": accept_warnings, "overrides": overrides,
             "operator": operator, "reason": reason, "ocr_engine": ocr_engine}
     result = _run_ingest(settings, batch_dir, workers, scheduler_url, gate)

@@ -67,6 +67,7 @@ class Capture:
     lighting: str = ""
     capture_date: str = ""  # ISO 8601 date or date-time
     declared_ppi: int = 0
+    qc_profile: str = ""  # built-in QC profile for this batch (legacy for migrated scans); "" = by material
 
 
 @dataclass(frozen=True)

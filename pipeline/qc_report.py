@@ -3,7 +3,9 @@
 ``batch_report`` turns every page's results into one JSON document (schema
 ``schemas/qc-report.schema.json``); ``contact_sheet`` renders it as a single
 self-contained HTML file: every page as a thumbnail in reading order (right to
-left for vertical books), failed and warned pages outlined, the reasons beside them.
+left for vertical books), failed and warned pages outlined, the reasons beside them,
+and every check a relaxed profile (``legacy``) let pass marked with what its baseline
+would have said.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def batch_report(batch: Batch, pages: Sequence[PageQC], profile: Profile, *, now
         "summary": {"pages": len(entries), **counts, "checks": _check_counts(entries)},
         "reshoot": [_reasons(e, Status.FAIL) for e in entries if e["status"] == Status.FAIL.value],
         "review": [_reasons(e, Status.WARN) for e in entries if e["status"] == Status.WARN.value],
+        "relaxed": [_relaxed_reasons(e) for e in entries if _relaxed_results(e)],
         "pages": entries,
     }
 
@@ -45,14 +48,17 @@ def summary_line(report: dict[str, Any]) -> str:
 
 
 def gate_summary(gate: dict[str, Any]) -> str:
-    """Say who let which findings through the ingest gate, and why ("" if nobody did)."""
+    """Say who let which findings through the ingest gate, and why ("" if nobody did).
+
+    Every finding is named page by page, also those a batch-wide override (``*:resolution``)
+    let through, so the PREMIS record says which pages went to storage unmended.
+    """
     let_through = gate.get("overridden", []) + gate.get("accepted_warnings", [])
     if not let_through:
         return ""
-    shown = ", ".join(f"{f['page_id']}:{f['check']}" for f in let_through[:10])
-    more = f" and {len(let_through) - 10} more" if len(let_through) > 10 else ""
+    shown = ", ".join(f"{f['page_id']}:{f['check']}" for f in let_through)
     return (f"{len(let_through)} QC finding(s) let through for storage by {gate['operator']} "
-            f"(reason: {gate['reason']}): {shown}{more}")
+            f"(reason: {gate['reason']}): {shown}")
 
 
 def _page_entry(page: Any, qc: PageQC) -> dict[str, Any]:
@@ -68,6 +74,15 @@ def _check_counts(entries: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
                 per_check = counts.setdefault(result["check"], {"warn": 0, "fail": 0})
                 per_check[result["status"]] += 1
     return {check: counts[check] for check in CHECKS if check in counts}
+
+
+def _relaxed_results(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in entry["results"] if r.get("relaxed")]
+
+
+def _relaxed_reasons(entry: dict[str, Any]) -> dict[str, Any]:
+    reasons = [f"{r['check']}: {r['message']}" for r in _relaxed_results(entry)]
+    return {"page_id": entry["page_id"], "file": entry["file"], "label": entry["label"], "reasons": reasons}
 
 
 def _reasons(entry: dict[str, Any], level: Status) -> dict[str, Any]:
@@ -104,7 +119,7 @@ def _summary(report: dict[str, Any], ocr_review: Mapping[str, Any] | None = None
     s, profile = report["summary"], report["profile"]
     parts = [f'<span class="badge status-{report["status"]}">{_e(report["status"].upper())}</span>',
              f"{s['pages']} pages: {s['pass']} pass, {s['warn']} warn, {s['fail']} fail",
-             f"profile <b>{_e(profile['name'])}</b> {_e(profile.get('title', ''))}",
+             f"profile <b>{_e(profile['name'])}</b> {_e(profile.get('title', ''))}{_relaxes(report)}",
              f"checked {_e(report['created'])}"]
     gate = report.get("gate")
     if gate:
@@ -116,13 +131,25 @@ def _summary(report: dict[str, Any], ocr_review: Mapping[str, Any] | None = None
 
 def _lists(report: dict[str, Any]) -> str:
     blocks = []
-    for key, heading in (("reshoot", "Reshoot"), ("review", "Check")):
-        if report[key]:
+    relaxed_by = report["profile"].get("relaxes", "")
+    lists = (("reshoot", "Reshoot"), ("review", "Check"),
+             ("relaxed", f"Passed only because profile {report['profile']['name']} relaxes {relaxed_by}"))
+    for key, heading in lists:
+        if report.get(key):
             items = "".join(f'<li><a href="#{_e(p["page_id"])}">{_e(p["page_id"])}</a> '
                             f'{_e(p["label"])} ({_e(p["file"])}): {_e("; ".join(p["reasons"]))}</li>'
                             for p in report[key])
             blocks.append(f'<section class="list {key}"><h2>{heading} ({len(report[key])})</h2><ul>{items}</ul></section>')
     return "\n".join(blocks)
+
+
+def _relaxes(report: dict[str, Any]) -> str:
+    profile = report["profile"]
+    if not profile.get("relaxes"):
+        return ""
+    relaxed = [check for check, section in profile["checks"].items() if section.get("relaxed")]
+    return (f' · <span class="relaxes">relaxes <b>{_e(profile["relaxes"])}</b> on {_e(", ".join(relaxed))}; '
+            f'{len(report.get("relaxed", []))} page(s) pass only by it</span>')
 
 
 def _ocr_list(ocr_review: Mapping[str, Any] | None) -> str:
@@ -138,12 +165,16 @@ def _cell(entry: dict[str, Any], thumbnail: str, ocr_reasons: Sequence[str] | No
     status = entry["status"]
     image = (f'<img src="{_e(thumbnail)}" alt="{_e(entry["label"])}">' if thumbnail
              else '<div class="missing">no image</div>')
-    flagged = [r for r in entry["results"] if r["status"] != Status.PASS.value]
-    reasons = "".join(f'<li class="status-{r["status"]}"><b>{_e(r["check"])}</b> {_e(r["message"])}'
+    flagged = [r for r in entry["results"] if r["status"] != Status.PASS.value or r.get("relaxed")]
+    reasons = "".join(f'<li class="status-{r["status"]}{" relaxed" if r.get("relaxed") else ""}">'
+                      f'<b>{_e(r["check"])}</b> {_e(r["message"])}'
                       f'<span class="measure">{_e(_measure(r))}</span></li>' for r in flagged)
     reasons += "".join(f'<li class="ocr"><b>OCR</b> {_e(reason)}</li>' for reason in ocr_reasons or ())
     notes = f'<ul class="reasons">{reasons}</ul>' if reasons else ""
     badge = '<span class="badge ocr-review">OCR review</span>' if ocr_reasons else ""
+    bitonal = next((r for r in entry["results"] if r["check"] == "bitonal"), None)
+    if bitonal is not None:
+        badge += '<span class="badge bitonal">bitonal master</span>'
     ocr_attr = ' data-ocr-review="true"' if ocr_reasons else ""
     return (f'<figure class="page status-{status}" id="{_e(entry["page_id"])}" data-status="{status}"{ocr_attr}>'
             f'<div class="card">{image}<figcaption>{badge}<span class="pid">{_e(entry["page_id"])}</span> '
@@ -180,6 +211,8 @@ figcaption { display: flex; flex-direction: column; font-size: 12px; width: 150p
 .measure { color: #666; }
 .badge.ocr-review { background: #5e3c99; font-size: 11px; align-self: flex-start; }
 .reasons li.ocr b { color: #5e3c99; }
+.reasons li.relaxed b { color: #2b83ba; } .relaxes { color: #2b83ba; }
+.badge.bitonal { background: #404040; font-size: 11px; align-self: flex-start; }
 """
 
 _PAGE = """<!DOCTYPE html>

@@ -113,7 +113,7 @@ def test_qc_refuses_an_unreadable_profile_as_a_usage_error(small_batch: Path, ho
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: {tmp_path / 'missing.json'}: schema validation failed: "
                                     "cannot read QC profile")
-    assert set(BUILTIN_PROFILES) == {"ancient-books", "republican-documents"}
+    assert set(BUILTIN_PROFILES) == {"ancient-books", "republican-documents", "legacy"}
 
 
 # --- the ingest gate -----------------------------------------------------------------------------
@@ -167,3 +167,47 @@ def test_ingest_command_stops_at_the_gate_and_goes_on_with_an_override(cmyk_batc
     assert done.exit_code == 0, done.stderr
     assert done.stdout.startswith("Ingested cmyk-book: 3 pages\n")
     assert load_batch(cmyk_batch).item_id == "cmyk-book"
+
+
+@needs_gate_options
+def test_override_check_needs_who_and_why_like_any_override(small_batch: Path, home: Path) -> None:
+    anonymous = shuying(home, "ingest", str(small_batch), "--override-check", "resolution")
+    unknown = shuying(home, "ingest", str(small_batch), "--override-check", "sharpness", "--operator", "王芳",
+                      "--reason", "legacy")
+
+    assert anonymous.exit_code == 2
+    assert "Error: --operator/--reason: letting QC findings through needs who and why" in anonymous.stderr
+    assert unknown.exit_code == 2
+    assert "--override: '*:sharpness': no check 'sharpness'" in unknown.stderr
+    assert not (home / "work" / "test-book").exists()  # refused before any processing
+
+
+@pytest.mark.slow
+@needs_gate_options
+def test_a_legacy_bitonal_batch_ingests_under_legacy_and_with_batch_wide_overrides(tmp_path: Path) -> None:
+    from tests.pipeline.test_qc_legacy import write_legacy_batch
+
+    legacy_home, strict_home = tmp_path / "legacy-home", tmp_path / "strict-home"
+    as_legacy = shuying(legacy_home, "ingest", str(write_legacy_batch(tmp_path / "legacy")))
+    strict_batch = write_legacy_batch(tmp_path / "strict", qc_profile="")
+    stopped = shuying(strict_home, "ingest", str(strict_batch))
+    overridden = shuying(strict_home, "ingest", str(strict_batch), "--override-check", "colour_mode",
+                         "--override-check", "bit_depth", "--override-check", "resolution",
+                         "--operator", "王芳", "--reason", "migrated 2009 scans, originals withdrawn")
+
+    assert as_legacy.exit_code == 0, as_legacy.stderr
+    stored = legacy_home / "storage/primary/aips/legacy-book/legacy-book.v1/data"
+    qc_json = json.loads((stored / "metadata/qc.json").read_text(encoding="utf-8"))
+    assert (qc_json["profile"]["name"], len(qc_json["relaxed"]), qc_json["gate"]["overridden"]) == ("legacy", 3, [])
+    assert (legacy_home / "publish/legacy-book/manifest.json").is_file()
+    assert stopped.exit_code == 1
+    assert "p0001 (0001.tif) colour_mode fail: bitonal master (1-bit black and white" in stopped.stderr
+    assert "exposure" not in stopped.stderr
+    assert overridden.exit_code == 0, overridden.stderr
+    mets = etree.parse(str(strict_home / "storage/primary/aips/legacy-book/legacy-book.v1/data/mets.xml"))
+    note = mets.xpath("string(//premis:event[premis:eventDetailInformation/premis:eventDetail"
+                      "[starts-with(., 'image quality control')]]//premis:eventOutcomeDetailNote)", namespaces=PREMIS)
+    # The last page is 8-bit grey: it fails colour_mode (bitonal) but not bit_depth.
+    assert note.endswith("8 QC finding(s) let through for storage by 王芳 (reason: migrated 2009 scans, originals "
+                         "withdrawn): p0001:colour_mode, p0001:bit_depth, p0001:resolution, p0002:colour_mode, "
+                         "p0002:bit_depth, p0002:resolution, p0003:colour_mode, p0003:resolution")

@@ -107,7 +107,8 @@ class PageQC(QcGateParams, PageTask):
         batch, page = self.batch(), self.page()
         result = qc.check_page(batch.master_path(page), page_id=page.page_id,
                                declared_ppi=batch.capture.declared_ppi, page_type=page.page_type.value,
-                               profile=qc.resolve_profile(self.qc_profile, batch.material_type.value))
+                               profile=qc.resolve_profile(self.qc_profile, batch.material_type.value,
+                                                          batch_profile=batch.capture.qc_profile))
         write_json_atomic(self.layout.page_qc(self.page_id), result.as_dict())
 
 
@@ -212,7 +213,8 @@ class BatchQC(QcGateParams, ShuyingTask):
     def execute(self) -> None:
         batch = self.batch()
         pages = [qc.PageQC.from_dict(read_json(self.layout.page_qc(p.page_id))) for p in batch.pages]
-        profile = qc.resolve_profile(self.qc_profile, batch.material_type.value)
+        profile = qc.resolve_profile(self.qc_profile, batch.material_type.value,
+                                     batch_profile=batch.capture.qc_profile)
         write_batch_qc(batch, pages, profile, self.qc_request(), json_path=self.layout.batch_qc)
 
 

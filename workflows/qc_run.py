@@ -71,7 +71,7 @@ def run_qc(batch_dir: Path, settings: Settings, profile: str | Path | None = Non
         ValidationError: the profile file is invalid.
     """
     batch = load_batch(batch_dir)
-    chosen = resolve_profile(profile, batch.material_type.value)
+    chosen = resolve_profile(profile, batch.material_type.value, batch_profile=batch.capture.qc_profile)
     pages = check_pages(batch, chosen, workers=workers)
     out = out_dir if out_dir is not None else settings.work_dir / batch.item_id / STATION_QC_DIR
     report, html, _ = batch_outputs(batch, pages, chosen, now=events.now_iso())

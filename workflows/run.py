@@ -77,7 +77,8 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
     batch = load_batch(batch_dir)
     gate = GateRequest(accept_warnings, tuple(overrides), operator, reason)
     check_request(gate, batch.pages)
-    resolve_profile(qc_profile, batch.material_type.value)  # a bad profile file fails now, not mid-run
+    resolve_profile(qc_profile, batch.material_type.value,
+                    batch_profile=batch.capture.qc_profile)  # a bad profile file fails now, not mid-run
     layout = ItemLayout(settings.work_dir, settings.publish_dir, batch.item_id)
     check_ocr_engine(batch, layout, ocr_engine)
     # Luigi's own log (tracebacks included) goes to the item's luigi.log; users see the

@@ -4,7 +4,7 @@
 checks on a copy shrunk on load); ``check_batch`` adds the checks that compare
 pages with each other (focus outliers, double shots, gaps in the sequence). Every
 check returns pass / warn / fail with the measured value and the threshold, from a
-:class:`Profile` (``ancient-books`` or ``republican-documents``, or a file). The
+:class:`Profile` (``ancient-books``, ``republican-documents`` or ``legacy``, or a file). The
 gate (:func:`decide`) says whether the batch may go to storage.
 """
 
@@ -24,6 +24,7 @@ from pipeline.qc.gate import (
     GateRequest,
     OverrideError,
     QcGateError,
+    batch_wide,
     check_request,
     decide,
 )
@@ -50,7 +51,7 @@ from pipeline.qc.profile import (
 __all__ = [
     "BATCH_CHECKS", "BUILTIN_PROFILES", "CHECKS", "DEFAULT_PROFILE", "PAGE_CHECKS", "REFERENCE_LAB_D50",
     "CheckResult", "Finding", "GateDecision", "GateRequest", "OverrideError", "PageQC", "Profile",
-    "QcGateError", "Status", "builtin_profile", "check_batch", "check_page", "check_request", "decide",
+    "QcGateError", "Status", "batch_wide", "builtin_profile", "check_batch", "check_page", "check_request", "decide",
     "delta_e_2000", "ink_coverage", "lab_to_srgb8", "load_profile", "measure_chart", "measure_falloff",
     "measure_focus", "resolve_profile", "srgb8_to_lab", "worst",
 ]

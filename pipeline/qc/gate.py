@@ -1,6 +1,7 @@
 """The QC gate: whether a batch may go to storage, and who let a flagged page through.
 
-Every failed check stops the ingest unless a person overrides it (``PAGE:CHECK``);
+Every failed check stops the ingest unless a person overrides it (``PAGE:CHECK``, or
+``*:CHECK`` for one check on every page: ``--override-check CHECK``);
 every warning stops it too when the profile says so, unless a person accepts the
 warnings. Whoever overrides or accepts must give a name and a reason; both are
 recorded in qc.json and in the PREMIS event for QC.
@@ -29,8 +30,8 @@ class QcGateError(ShuyingError):
                 f"(contact sheet: {contact_sheet})")
         lines = [head]
         lines += [f"{f.page_id} ({f.file}) {f.check} {f.status.value}: {f.message}" for f in self.blocking]
-        lines.append("Reshoot and re-run, or let them through with --override PAGE:CHECK (or --accept-warnings) "
-                     "and --operator NAME --reason TEXT")
+        lines.append("Reshoot and re-run, or let them through with --override PAGE:CHECK, --override-check CHECK "
+                     "(every page) or --accept-warnings, and --operator NAME --reason TEXT")
         super().__init__("\n".join(lines))
 
 
@@ -60,6 +61,11 @@ class Override:
     def covers(self, finding: Finding) -> bool:
         """Return whether this override lets ``finding`` through."""
         return self.page in (ANY_PAGE, finding.page_id, finding.file) and self.check in (ANY_CHECK, finding.check)
+
+
+def batch_wide(check: str) -> str:
+    """Return the override spec that lets ``check`` through on every page (``--override-check``)."""
+    return f"{ANY_PAGE}:{check.strip()}"
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
 
 # Every check, in the order a page's results list them. The batch checks come last:
 # they compare a page with its neighbours and with the batch.
+# "bitonal" runs only on bitonal and near-bitonal masters, "colour_accuracy" only on colour targets.
 PAGE_CHECKS = (
-    "integrity", "colour_mode", "bit_depth", "icc", "resolution", "dimensions",
+    "integrity", "compression", "colour_mode", "bit_depth", "icc", "resolution", "dimensions", "bitonal",
     "exposure", "focus", "skew", "blank", "illumination", "colour_accuracy",
 )
 BATCH_CHECKS = ("focus_consistency", "duplicate", "sequence")
@@ -32,6 +33,23 @@ def worst(statuses: Iterable[Status]) -> Status:
 
 
 @dataclass(frozen=True)
+class Relaxation:
+    """A check that passed (or only warned) because the profile relaxed its baseline's threshold."""
+
+    profile: str  # the profile that relaxed it, e.g. "legacy"
+    baseline: str  # the profile it relaxes, e.g. "ancient-books"
+    baseline_status: Status  # what the baseline would have said
+    baseline_threshold: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {**asdict(self), "baseline_status": self.baseline_status.value}
+
+    def describe(self) -> str:
+        return (f"relaxed by profile {self.profile}: {self.baseline_status.value} under {self.baseline} "
+                f"({self.baseline_threshold})")
+
+
+@dataclass(frozen=True)
 class CheckResult:
     """The outcome of one check on one page."""
 
@@ -40,13 +58,24 @@ class CheckResult:
     value: float | str | None
     threshold: str  # human readable, e.g. ">= 400 ppi"
     message: str  # one line a technician can act on
+    relaxed: Relaxation | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "status": self.status.value}
+        document = {**asdict(self), "status": self.status.value}
+        if self.relaxed is None:
+            del document["relaxed"]
+        else:
+            document["relaxed"] = self.relaxed.as_dict()
+        return document
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
-        return cls(data["check"], Status(data["status"]), data["value"], data["threshold"], data["message"])
+        relaxed = data.get("relaxed")
+        if relaxed is not None:
+            relaxed = Relaxation(relaxed["profile"], relaxed["baseline"], Status(relaxed["baseline_status"]),
+                                 relaxed["baseline_threshold"])
+        return cls(data["check"], Status(data["status"]), data["value"], data["threshold"], data["message"],
+                   relaxed)
 
 
 @dataclass(frozen=True)

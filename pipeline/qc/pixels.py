@@ -20,12 +20,14 @@ SKEW_SIDE = 1000  # px; a tenth of a degree is all QC needs, and this halves the
 _CELLS = 48  # paper-level grid along the long side for the illumination check
 
 
-def check_pixels(grey: np.ndarray, page_type: str, profile: Profile) -> tuple[CheckResult, ...]:
+def check_pixels(grey: np.ndarray, page_type: str, profile: Profile, *,
+                 bitonal: bool = False) -> tuple[CheckResult, ...]:
     """Run exposure, focus, skew, blank and illumination checks on the analysis copy."""
     ink = ink_coverage(grey, profile.ink_delta)
     return (
         # Tone range matters only where text is expected; a blank leaf is flat by nature.
-        check_exposure(grey, profile, expect_content=page_type in TEXT_TYPES),
+        check_bitonal_exposure(grey) if bitonal
+        else check_exposure(grey, profile, expect_content=page_type in TEXT_TYPES),
         check_focus(grey, profile),
         check_skew(grey, page_type, profile),
         check_blank(ink, page_type, profile),
@@ -50,6 +52,13 @@ def check_exposure(grey: np.ndarray, profile: Profile, *, expect_content: bool) 
         message = (f"low contrast: tone range {hi - lo:.0f} grey levels < {profile.min_tone_range:g}: "
                    "check lighting and exposure")
     return CheckResult("exposure", status, value, threshold, message)
+
+
+def check_bitonal_exposure(grey: np.ndarray) -> CheckResult:
+    """Record, without judging, the white of a bitonal master: it is clipped to white by nature."""
+    white = float(np.mean(grey >= 255))
+    return CheckResult("exposure", Status.PASS, round(white * 100, 3), "n/a (bitonal master)",
+                       f"not judged on a bitonal master: {white:.2%} of pixels are white by nature")
 
 
 def check_focus(grey: np.ndarray, profile: Profile) -> CheckResult:

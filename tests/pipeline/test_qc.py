@@ -27,6 +27,7 @@ PAPER = (226, 214, 196)
 INK = (42, 38, 40)
 ALL_CHECKS = [
     "integrity",
+    "compression",
     "colour_mode",
     "bit_depth",
     "icc",
@@ -197,14 +198,29 @@ def test_low_resolution_fails_with_a_reshoot_message(tmp_path: Path) -> None:
     )
 
 
-def test_embedded_ppi_disagreeing_with_declared_warns(tmp_path: Path) -> None:
+def test_embedded_ppi_disagreeing_with_declared_warns_with_both_page_sizes(tmp_path: Path) -> None:
     resolution = _result(_qc(_save(_page(), tmp_path / "p.tif", ppi=72)), "resolution")
 
     assert resolution.status is Status.WARN
     assert resolution.message == (
-        "embedded resolution 72 ppi disagrees with the declared 400 ppi: "
-        "fix the resolution setting in the capture software"
+        "resolution mismatch: the master embeds 72 ppi but batch.json declares 400 ppi "
+        "(at 72 ppi the page is 42.3 x 60.0 cm; at 400 ppi the page is 7.6 x 10.8 cm): correct "
+        "capture.declared_ppi in batch.json, or the capture software's resolution setting if 400 ppi is right"
     )
+
+
+def test_a_mismatch_fails_when_the_declared_resolution_is_too_low(tmp_path: Path) -> None:
+    resolution = _result(_qc(_save(_page(), tmp_path / "p.tif", ppi=600), declared_ppi=300), "resolution")
+
+    assert (resolution.status, resolution.value) == (Status.FAIL, 300)
+    assert resolution.message.startswith("resolution mismatch: the master embeds 600 ppi but batch.json declares 300")
+
+
+def test_a_master_embedding_no_resolution_warns_even_when_batch_json_declares_one(tmp_path: Path) -> None:
+    resolution = _result(_qc(_save(_page(), tmp_path / "p.tif", ppi=None)), "resolution")
+
+    assert (resolution.status, resolution.value) == (Status.WARN, 400)
+    assert resolution.message.startswith("no embedded resolution: only batch.json records 400 ppi")
 
 
 def test_unknown_resolution_warns_and_embedded_ppi_is_used_when_none_declared(

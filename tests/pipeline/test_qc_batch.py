@@ -169,7 +169,8 @@ def test_clean_generated_batch_passes_with_no_warnings(tmp_path: Path) -> None:
     assert report["profile"]["checks"]["resolution"] == {
         "level": "FADGI 4-star",
         "basis": "FADGI 4-star: 400 ppi at the size of the original; tolerance from 3-star reproduction scale "
-                 "accuracy (+/-2%)."}
+                 "accuracy (+/-2%). An embedded resolution that disagrees with batch.json is a mismatch to "
+                 "correct; a master embedding none warns."}
 
 
 # --- batch checks on page lists alone --------------------------------------------------------
@@ -265,8 +266,8 @@ def test_overrides_must_name_real_pages_and_checks_and_who_and_why(problem_batch
     assert str(error.value).splitlines() == [
         ("--override: 'p0099:focus': no page 'p0099' in the batch (use the page id (p0003) or the file name "
          "from batch.json)"),
-        ("--override: 'p0002:sharpness': no check 'sharpness' (checks: integrity, colour_mode, bit_depth, icc, "
-         "resolution, dimensions, exposure, focus, skew, blank, illumination, colour_accuracy, "
+        ("--override: 'p0002:sharpness': no check 'sharpness' (checks: integrity, compression, colour_mode, "
+         "bit_depth, icc, resolution, dimensions, bitonal, exposure, focus, skew, blank, illumination, colour_accuracy, "
          "focus_consistency, duplicate, sequence, or * for all)"),
         "--override: 'nocolon' is not PAGE:CHECK (e.g. p0003:focus)",
         ("--operator/--reason: letting QC findings through needs who and why (give --operator NAME --reason "
