@@ -26,6 +26,7 @@ PURE_TONE = 5  # levels from 0 or 255 that a lone spike must lie within to be bi
 # A binarised page's ink is black; an overexposed capture clips only the paper and its
 # ink stays grey, so two spikes count as bitonal only with the dark one this near black.
 MAX_DARK_TONE = 32
+MIN_LIGHT_TONE = 247  # and the light one this near white: a clean page on cream paper is not binarised
 MAX_GREY_SPREAD = 24  # channel spread (max - min) below which an RGB pixel is grey
 MAX_COLOURED_SHARE = 0.01  # an RGB master with more coloured pixels than this is a colour capture
 
@@ -72,7 +73,7 @@ def measure_tone(path: Path, info: ImageInfo, rgb: np.ndarray, profile: Profile)
     if histogram is None:
         return Tone()
     dark, light, share = two_spikes(histogram)
-    if share < profile.near_bitonal_share or dark > MAX_DARK_TONE:
+    if share < profile.near_bitonal_share or dark > MAX_DARK_TONE or light < MIN_LIGHT_TONE:
         return Tone(CONTINUOUS, share, dark, light)
     return Tone(NEAR_BITONAL, share, dark, light, black=_share(histogram, 0, (dark + light) // 2 + 1))
 
