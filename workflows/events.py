@@ -10,10 +10,9 @@ import cv2
 import pyvips
 
 from pipeline.batch import Batch, Page
-from pipeline.deskew import DeskewResult, SkewEstimate
+from pipeline.derivative import AccessImage
 from pipeline.mets import shuying_agent
 from pipeline.ocr import OcrPage
-from pipeline.orientation import Orientation
 from pipeline.premis import Agent, AgentType, Event, EventType, Outcome
 from pipeline.qc_report import gate_summary, summary_line
 
@@ -77,15 +76,29 @@ def quality_control(batch: Batch, report: dict) -> Event:
                  outcome, detail, agents=tuple(agents), object_ids=_page_ids(batch))
 
 
-def deskew(batch: Batch, page: Page, estimate: SkewEstimate, result: DeskewResult,
-           orientation: Orientation | None = None) -> Event:
+def derivative(batch: Batch, page: Page, made: AccessImage) -> Event:
+    """The creation of the access derivative: turn, deskew and crop, with their parameters."""
+    orientation, estimate, deskewed = made.orientation, made.estimate, made.deskewed
     turned = (f"turned {orientation.turn} deg clockwise (Tesseract OSD, confidence {orientation.confidence:.1f}), "
-              if orientation and orientation.turn else "")
-    detail = (f"access derivative: {turned}deskew estimated {estimate.angle:+.3f} deg (confidence {estimate.confidence:.2f}, "
-              f"method {estimate.method}), rotated by {-result.angle_applied:+.3f} deg, bicubic, "
-              f"{result.width}x{result.height} px, pyramidal TIFF JPEG Q85; master not modified")
+              if orientation.turn else "")
+    detail = (f"access derivative: {turned}deskew estimated {estimate.angle:+.3f} deg (confidence "
+              f"{estimate.confidence:.2f}, method {estimate.method}), rotated by {-deskewed.angle_applied:+.3f} deg, "
+              f"bicubic, {_crop_detail(made)}, {made.width}x{made.height} px, pyramidal TIFF JPEG Q85; "
+              "master not modified")
     return Event(EventType.CREATION, now_iso(), detail, Outcome.SUCCESS,
                  agents=(shuying_agent(), libvips_agent()), object_ids=(page.page_id,))
+
+
+def _crop_detail(made: AccessImage) -> str:
+    if made.crop is None:
+        return "not cropped (page kept as shot)"
+    if made.crop.box is None:
+        return f"not cropped: {made.crop.note}"
+    left, top, width, height = made.crop.box
+    corners = " ".join(f"{x:g},{y:g}" for x, y in made.master_region())
+    return (f"cropped to the page ({made.crop.ground} ground, confidence {made.crop.confidence:.2f}): box "
+            f"x={left} y={top} w={width} h={height} of the deskewed {made.deskewed.width}x{made.deskewed.height} px, "
+            f"master region {corners}")
 
 
 def ocr(batch: Batch, page: Page, result: OcrPage) -> Event:

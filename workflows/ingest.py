@@ -15,9 +15,7 @@ import luigi
 from pipeline import access, images, ocr, qc
 from pipeline.batch import Batch, Page, PageType
 from pipeline.checksums import digest_file, verify_file
-from pipeline.deskew import deskew, estimate_skew
-from pipeline.orientation import Orientation, compose, turn_affine
-from pipeline.orientation import upright as orientation_of
+from pipeline.derivative import make_access_image
 from pipeline.errors import BatchError
 from pipeline.intake import duplicate_problems, language_problems, master_problems
 from pipeline.ocr.engines import page_override
@@ -113,7 +111,7 @@ class PageQC(QcGateParams, PageTask):
 
 
 class Derivative(PageTask):
-    """Turn upright and deskew the master into a pyramidal access image (the master is only read)."""
+    """Turn upright, deskew and crop the master into a pyramidal access image (the master is only read)."""
 
     def requires(self) -> ChecksumMasters:
         return ChecksumMasters(**self.shared())
@@ -126,19 +124,18 @@ class Derivative(PageTask):
         master = batch.master_path(page)
         expected = master_digests(self.layout)[self.page_id]
         verify_file(master, expected, name=page.file)  # process exactly the bytes we checksummed
-        master_image = images.load_page(master, sequential=False)
         # Pages that are not read (colour targets, spines) are left the way they were shot.
-        image, orientation = (orientation_of(master_image) if page.page_type not in NO_OCR_TYPES
-                              else (master_image, Orientation(0, 0.0, note="not checked: page is not read")))
-        estimate = estimate_skew(image)
-        result = deskew(image, estimate)
-        affine = compose(result.affine, turn_affine(orientation.turn, master_image.width, master_image.height))
+        kept_as_shot = page.page_type in NO_OCR_TYPES
+        made = make_access_image(images.load_page(master, sequential=False),
+                                 turn_upright=not kept_as_shot, crop=not kept_as_shot)
         with atomic_path(self.layout.derivative(self.page_id), directory=True) as tmp:
-            access.write_pyramid(result.image, tmp / "access.tif")
-            info = {"width": result.width, "height": result.height, "angle": estimate.angle,
-                    "angle_applied": result.angle_applied, "confidence": estimate.confidence,
-                    "method": estimate.method, "affine": list(affine), "orientation": orientation.as_dict(),
-                    "event": events.deskew(batch, page, estimate, result, orientation).as_dict()}
+            access.write_pyramid(made.image, tmp / "access.tif")
+            info = {"width": made.width, "height": made.height, "angle": made.estimate.angle,
+                    "angle_applied": made.deskewed.angle_applied, "confidence": made.estimate.confidence,
+                    "method": made.estimate.method, "affine": list(made.affine),
+                    "orientation": made.orientation.as_dict(), "crop": made.crop_record(),
+                    "master_region": [list(corner) for corner in made.master_region()],
+                    "event": events.derivative(batch, page, made).as_dict()}
             (tmp / "deskew.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
         verify_file(master, expected, name=page.file)
 

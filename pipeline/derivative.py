@@ -1,0 +1,106 @@
+"""The access derivative of a master: turned upright, deskewed and cropped to the page.
+
+The master is only read. Skew is estimated on the upright page; the page is found on a
+small deskewed copy (the ground round the page, a colour target beside it and a spine
+shadow are left out, see :mod:`pipeline.crop`); the full-size page is rotated once, and
+the crop only chooses which part of the rotated image is computed and kept. ``affine``
+maps master pixels to derivative pixels through all three steps, so OCR coordinates
+and regions can be traced back to the master.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyvips
+
+from pipeline.crop import PageCrop, find_page
+from pipeline.deskew import Affine, DeskewResult, SkewEstimate, deskew, estimate_skew
+from pipeline.images import to_numpy, to_srgb8
+from pipeline.orientation import Orientation, compose, turn_affine, upright
+
+CROP_LONG_SIDE = 1000  # px; the page is found on a copy this size (pipeline.crop works at this size)
+
+
+@dataclass(frozen=True)
+class AccessImage:
+    """The derivative's pixels (lazy) and every step that made them from the master."""
+
+    image: pyvips.Image
+    orientation: Orientation
+    estimate: SkewEstimate
+    deskewed: DeskewResult  # before cropping
+    crop: PageCrop | None  # None: cropping was not tried (colour targets, spines)
+    affine: Affine  # master pixel -> derivative pixel
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
+
+    @property
+    def crop_box(self) -> tuple[int, int, int, int] | None:
+        """The crop (left, top, width, height) in the deskewed page's pixels; None when uncropped."""
+        return self.crop.box if self.crop is not None else None
+
+    def crop_record(self) -> dict[str, object]:
+        """What deskew.json says about the crop."""
+        if self.crop is None:
+            return {"applied": False, "note": "not cropped: page type is not cropped"}
+        crop = self.crop
+        return {"applied": crop.box is not None, "box": list(crop.box) if crop.box else None,
+                "page_box": list(crop.page_box) if crop.page_box else None, "ground": crop.ground,
+                "confidence": round(crop.confidence, 3), "note": crop.note,
+                "deskewed_size": [self.deskewed.width, self.deskewed.height]}
+
+    def master_region(self) -> list[tuple[float, float]]:
+        """The derivative's corners in master pixels, clockwise from top left (a rotated rectangle)."""
+        a, b, c, d, e, f = self.affine
+        det = a * e - b * d
+        corners = ((0.0, 0.0), (self.width, 0.0), (self.width, self.height), (0.0, self.height))
+        return [(round((e * (x - c) - b * (y - f)) / det, 1), round((a * (y - f) - d * (x - c)) / det, 1))
+                for x, y in corners]
+
+
+def make_access_image(master: pyvips.Image, *, turn_upright: bool = True, crop: bool = True) -> AccessImage:
+    """Turn ``master`` upright, deskew it and crop it to the page, in one resampling.
+
+    ``turn_upright`` and ``crop`` are off for pages that are kept as shot (colour
+    targets, spines). A page without a clear edge is left uncropped; ``crop.note`` says why.
+    """
+    image, orientation = (upright(master) if turn_upright
+                          else (master, Orientation(0, 0.0, note="not checked: page is not read")))
+    estimate = estimate_skew(image)
+    result = deskew(image, estimate)
+    affine = compose(result.affine, turn_affine(orientation.turn, master.width, master.height))
+    if not crop:
+        return AccessImage(result.image, orientation, estimate, result, None, affine)
+    found = locate_page(image, estimate, result)
+    if found.box is None:
+        return AccessImage(result.image, orientation, estimate, result, found, affine)
+    left, top, width, height = found.box
+    cropped = result.image.crop(left, top, width, height)
+    affine = compose((1.0, 0.0, -float(left), 0.0, 1.0, -float(top)), affine)
+    return AccessImage(cropped, orientation, estimate, result, found, affine)
+
+
+def locate_page(image: pyvips.Image, estimate: SkewEstimate, result: DeskewResult) -> PageCrop:
+    """Find the page on a small copy of ``image`` deskewed as ``result`` was; return it in ``result``'s pixels."""
+    scale = min(1.0, CROP_LONG_SIDE / max(image.width, image.height))
+    small = image.resize(scale, kernel="linear") if scale < 1 else image
+    pixels = to_numpy(to_srgb8(small))
+    # Corners opened by the rotation are filled with the ground round the page, not paper.
+    preview = deskew(small, estimate, background=border_colour(pixels))
+    pixels = to_numpy(to_srgb8(preview.image))
+    found = find_page(pixels[..., :3])
+    return found.scaled(result.width / preview.width, result.width, result.height)
+
+
+def border_colour(pixels: np.ndarray) -> list[float]:
+    """Return the median colour of the image's outermost ring: the ground, where there is one."""
+    ring = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    return [float(v) for v in np.median(ring, axis=0)]
