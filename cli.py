@@ -884,6 +884,91 @@ def search(settings: Settings, query: str, item_id: str | None, limit: int) -> N
         click.echo(f"{hit.item_id}\t{hit.page_id}\t{hit.text}\t{boxes}")
 
 
+@cli.command()
+@click.argument("inventory_csv", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("root", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--plan", "plan_only", is_flag=True, help="Only say what would happen to each item; write nothing.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Tasks of one item run in parallel (processes).")
+@click.option("--scheduler-url", default=None, help="Central luigid, e.g. http://127.0.0.1:8082/. "
+              "Default: Luigi's local scheduler.")
+@click.option("--override-check", "override_checks", multiple=True, metavar="CHECK",
+              help="Let one QC check through on every page of every item, e.g. compression "
+              "(repeatable; needs --operator and --reason; recorded in PREMIS).")
+@click.option("--accept-warnings", is_flag=True,
+              help="Let QC warnings through to storage (needs --operator and --reason).")
+@click.option("--operator", default="", help="Who lets QC findings through; recorded in PREMIS.")
+@click.option("--reason", default="", help="Why they are let through; recorded in PREMIS.")
+@click.option("--ocr-engine", default="auto", show_default=True, metavar="auto|tesseract|ppocr",
+              help="OCR engine for every page (see `shuying ingest`).")
+@pass_settings
+def migrate(settings: Settings, inventory_csv: Path, root: Path, plan_only: bool, workers: int,
+            scheduler_url: str | None, override_checks: tuple[str, ...], accept_warnings: bool, operator: str,
+            reason: str, ocr_engine: str) -> None:
+    """Ingest legacy scans listed in an inventory CSV, one item folder below ROOT per row.
+
+    Each item's images are copied (and verified) to a staging folder, judged with the
+    legacy QC profile and ingested; the masters under ROOT are only read. Re-running the
+    same command after a crash or a refusal resumes: ingested items are skipped. Exits
+    with 1 when any item was refused or failed. See docs/migrate.md.
+
+    \b
+    Example:
+      shuying migrate census-2019.csv /mnt/legacy-scans --plan
+      shuying migrate census-2019.csv /mnt/legacy-scans --workers 2
+      shuying migrate census-2019.csv /mnt/legacy-scans --override-check compression --operator 王芳 --reason "legacy JPEGs"
+    """
+    from pipeline.errors import OcrError, ValidationError
+    from pipeline.migrate import MigrationLockedError
+    from pipeline.qc import OverrideError
+    from workflows import migrate as migration
+
+    try:
+        if plan_only:
+            _report_migration_plan(migration.plan_migration(inventory_csv, root, settings))
+            return
+        request = migration.MigrationRequest(workers=workers, scheduler_url=scheduler_url,
+                                             override_checks=override_checks, accept_warnings=accept_warnings,
+                                             operator=operator, reason=reason, ocr_engine=ocr_engine)
+        report = migration.run_migration(inventory_csv, root, settings, request, on_item=_show_item_progress)
+    except BatchError as exc:
+        fail([str(p) for p in exc.problems], ExitCode.FAILED)
+    except OverrideError as exc:
+        fail([str(p) for p in exc.problems], ExitCode.USAGE)
+    except (ValidationError, OcrError) as exc:
+        fail([str(exc)], ExitCode.USAGE)
+    except MigrationLockedError as exc:
+        fail([str(exc)], ExitCode.FAILED)
+    _report_migration(report)
+
+
+def _show_item_progress(index: int, total: int, outcome) -> None:
+    from workflows.migrate import progress_line
+
+    click.echo(progress_line(index, total, outcome), err=True)
+    for reason in outcome.reasons:
+        click.echo(f"    {reason}", err=True)
+
+
+def _report_migration_plan(planned) -> None:
+    from workflows.migrate import plan_lines
+
+    for line in plan_lines(planned):
+        click.echo(line)
+
+
+def _report_migration(report) -> None:
+    totals = report.document["totals"]
+    click.echo(f"{totals['items']} items: {totals['ingested']} ingested, {totals['skipped']} skipped (done before), "
+               f"{totals['refused']} refused, {totals['failed']} failed; {totals['pages_ingested']} pages ingested, "
+               f"{totals['pages_overridden']} overridden")
+    click.echo(f"  report:  {report.paths.report}")
+    click.echo(f"  journal: {report.paths.journal}")
+    if not report.ok:
+        fail([f"{o.item_id or f'line {o.line}'} {o.status}: {o.reasons[0] if o.reasons else ''}"
+              for o in report.outcomes if o.status in ("refused", "failed")], ExitCode.FAILED)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

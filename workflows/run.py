@@ -125,11 +125,16 @@ def _log_luigi_to(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    dropped: list[logging.Handler] = []
     for name in ("luigi-interface", "luigi"):
         logger = logging.getLogger(name)
+        dropped += [h for h in logger.handlers if isinstance(h, logging.FileHandler) and h not in dropped]
         logger.handlers = [h for h in logger.handlers if not isinstance(h, logging.FileHandler)] + [handler]
         logger.setLevel(logging.INFO)
         logger.propagate = False
+    # The previous item's log file: a run over thousands of items would otherwise keep every one open.
+    for old in dropped:
+        old.close()
 
 
 def recorded_failures(layout: ItemLayout) -> list[dict]:
