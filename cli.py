@@ -120,25 +120,32 @@ def qc(settings: Settings, batch_dir: Path, profile: str | None, workers: int, o
         sys.exit(int(ExitCode.FAILED))
 
 
+# Options `ingest` and `migrate` share: how the work is scheduled, and who lets QC findings through why.
+scheduler_url_option = click.option("--scheduler-url", default=None, help="Central luigid, e.g. "
+                                    "http://127.0.0.1:8082/. Default: Luigi's local scheduler.")
+accept_warnings_option = click.option("--accept-warnings", is_flag=True,
+                                      help="Let QC warnings through to storage (needs --operator and --reason).")
+operator_option = click.option("--operator", default="", help="Who lets QC findings through; recorded in PREMIS.")
+reason_option = click.option("--reason", default="", help="Why they are let through; recorded in PREMIS.")
+
+
 @cli.command()
 @click.argument("batch_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Tasks run in parallel (processes).")
-@click.option("--scheduler-url", default=None, help="Central luigid, e.g. http://127.0.0.1:8082/. "
-              "Default: Luigi's local scheduler.")
+@scheduler_url_option
 @click.option("--profile", "qc_profile", default=None, metavar="NAME|FILE",
               help="QC profile (see `shuying qc`). Default: batch.json capture.qc_profile, else chosen by "
               "the batch's material_type.")
-@click.option("--accept-warnings", is_flag=True,
-              help="Let QC warnings through to storage (needs --operator and --reason).")
+@accept_warnings_option
 @click.option("--override", "overrides", multiple=True, metavar="PAGE:CHECK",
               help="Let one QC finding through, e.g. p0003:focus or 0003.tif:*, or one check on every "
               "page, e.g. '*:resolution' (repeatable; needs --operator and --reason).")
 @click.option("--override-check", "override_checks", multiple=True, metavar="CHECK",
               help="Let one check through on every page: --override-check resolution is '*:resolution' "
               "(repeatable; each page's finding is recorded in PREMIS).")
-@click.option("--operator", default="", help="Who lets QC findings through; recorded in PREMIS.")
-@click.option("--reason", default="", help="Why they are let through; recorded in PREMIS.")
+@operator_option
+@reason_option
 @click.option("--ocr-engine", default="auto", show_default=True, metavar="auto|tesseract|ppocr",
               help="OCR engine for every page; auto = each page's batch.json ocr_engine, else the material's "
               "default. Pages read earlier by another engine are read again.")
@@ -890,15 +897,13 @@ def search(settings: Settings, query: str, item_id: str | None, limit: int) -> N
 @click.option("--plan", "plan_only", is_flag=True, help="Only say what would happen to each item; write nothing.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Tasks of one item run in parallel (processes).")
-@click.option("--scheduler-url", default=None, help="Central luigid, e.g. http://127.0.0.1:8082/. "
-              "Default: Luigi's local scheduler.")
+@scheduler_url_option
 @click.option("--override-check", "override_checks", multiple=True, metavar="CHECK",
               help="Let one QC check through on every page of every item, e.g. compression "
               "(repeatable; needs --operator and --reason; recorded in PREMIS).")
-@click.option("--accept-warnings", is_flag=True,
-              help="Let QC warnings through to storage (needs --operator and --reason).")
-@click.option("--operator", default="", help="Who lets QC findings through; recorded in PREMIS.")
-@click.option("--reason", default="", help="Why they are let through; recorded in PREMIS.")
+@accept_warnings_option
+@operator_option
+@reason_option
 @click.option("--ocr-engine", default="auto", show_default=True, metavar="auto|tesseract|ppocr",
               help="OCR engine for every page (see `shuying ingest`).")
 @pass_settings

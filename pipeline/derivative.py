@@ -42,11 +42,6 @@ class AccessImage:
     def height(self) -> int:
         return self.image.height
 
-    @property
-    def crop_box(self) -> tuple[int, int, int, int] | None:
-        """The crop (left, top, width, height) in the deskewed page's pixels; None when uncropped."""
-        return self.crop.box if self.crop is not None else None
-
     def crop_record(self) -> dict[str, object]:
         """What deskew.json says about the crop."""
         if self.crop is None:
