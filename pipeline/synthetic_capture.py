@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.synthetic import render_vertical_page, sample_text_for_page
+from pipeline.synthetic import FoldColumn, render_vertical_page, sample_text_for_page
 
 Box = tuple[int, int, int, int]  # left, top, width, height
 
@@ -185,3 +185,73 @@ def _clip(box: Box, size: tuple[int, int]) -> Box:
     x0, y0 = max(box[0], 0), max(box[1], 0)
     x1, y1 = min(box[0] + box[2], size[0]), min(box[1] + box[3], size[1])
     return (x0, y0, max(0, x1 - x0), max(0, y1 - y0))
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A rendered double leaf or open book, cropped to the paper, and where it folds."""
+
+    image: np.ndarray  # RGB uint8 (H, W, 3)
+    fold_x: float  # true fold at mid-height, image pixels
+    glyph_boxes: tuple[Box, ...]  # every character's ink as (x0, y0, x1, y1), exclusive
+
+
+def render_double_leaf(
+    *, width: int = 1000, height: int = 700, columns: int = 16, skew_deg: float = 0.0, seed: int = 0
+) -> Spread:
+    """Render an uncut woodblock sheet (版心 in the middle) and return it with its fold.
+
+    The fold is the 版心's centre line, half-way between the centres of the two text
+    columns beside it, read from the rendered glyphs, so it holds after skew too.
+    ``columns`` (text columns, both halves) must be even.
+    """
+    text = sample_text_for_page(seed % 7, length=columns * 12)
+    page = render_vertical_page(
+        text, width=width, height=height, columns=columns, chars_per_column=12,
+        skew_deg=skew_deg, seed=seed, fold_column=FoldColumn.CENTRE,
+    )
+    lines = page.text.split("\n")
+    starts = np.cumsum([0] + [len(line) for line in lines])
+    # Reading order runs right to left: column columns//2 - 1 is right of the fold, columns//2 left of it.
+    beside = [page.glyphs[starts[c] : starts[c + 1]] for c in (columns // 2 - 1, columns // 2)]
+    centres = [np.mean([(g.box[0] + g.box[2]) / 2 for g in column]) for column in beside]
+    boxes = tuple(g.box for g in page.glyphs)
+    return Spread(np.asarray(page.image), float(np.mean(centres)), boxes)
+
+
+def render_tight_spread(
+    *, page_width: int = 400, height: int = 600, gutter_margin: float = 0.01, shadow: bool = True, seed: int = 0
+) -> Spread:
+    """Render an open book whose text runs close to the gutter, cropped to the two pages.
+
+    Each page's margin on the gutter side is cut to ``gutter_margin`` of the page
+    width beyond its printed frame; the fold (shadow, dark crease) lies between them,
+    unless ``shadow`` is False (a flat scan of two pages laid side by side).
+    """
+    left, boxes_l = _tight_page(page_width, height, gutter_margin, seed, keep="left")
+    right, boxes_r = _tight_page(page_width, height, gutter_margin, seed + 1, keep="right")
+    if shadow:
+        _spine_shadow(left, "right")
+        _spine_shadow(right, "left")
+        fold = max(1, round(left.shape[1] * GUTTER_WIDTH))
+        left[:, -fold:] *= GUTTER_DEPTH
+        right[:, :fold] *= GUTTER_DEPTH
+    shift = left.shape[1]
+    boxes = boxes_l + tuple((x0 + shift, y0, x1 + shift, y1) for x0, y0, x1, y1 in boxes_r)
+    image = np.clip(np.concatenate([left, right], axis=1), 0, 255).astype(np.uint8)
+    return Spread(image, float(shift), boxes)
+
+
+def _tight_page(width: int, height: int, margin: float, seed: int, keep: str) -> tuple[np.ndarray, tuple[Box, ...]]:
+    """Render a page without a 版心 and cut its gutter-side margin down; ``keep`` is the outer side."""
+    rendered = render_vertical_page(
+        sample_text_for_page(seed % 7), width=width, height=height, columns=8, chars_per_column=16,
+        seed=seed, fold_column=False,
+    )
+    pixels = np.asarray(rendered.image, np.float32)
+    x0, _, x1, _ = rendered.frame_box
+    pad = max(1, round(width * margin))
+    if keep == "left":
+        return pixels[:, : x1 + pad].copy(), tuple(g.box for g in rendered.glyphs)
+    cut = max(0, x0 - pad)
+    return pixels[:, cut:].copy(), tuple((a - cut, b, c - cut, d) for a, b, c, d in (g.box for g in rendered.glyphs))
