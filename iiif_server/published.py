@@ -28,7 +28,7 @@ from iiif_server.errors import NotFound
 log = logging.getLogger(__name__)
 
 ITEM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-PAGE_ID = re.compile(r"p\d{4,12}")
+PAGE_ID = re.compile(r"p\d{4,12}[rl]?")  # a leaf of a two-leaf master ends in r or l
 IDENTIFIER_SEPARATOR = "~"
 # publish_item() stages "<item>.new" and swaps the old version out to "<item>.old".
 STAGING_SUFFIXES = (".new", ".old")

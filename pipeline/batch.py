@@ -68,6 +68,7 @@ class Capture:
     capture_date: str = ""  # ISO 8601 date or date-time
     declared_ppi: int = 0
     qc_profile: str = ""  # built-in QC profile for this batch (legacy for migrated scans); "" = by material
+    mode: str = "single"  # "spread": every image shows two leaves (an open book or an uncut double leaf)
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,54 @@ class Page:
     label: str
     page_type: PageType = PageType.PAGE
     ocr_engine: str = ""  # batch.json's per-page engine (tesseract, ppocr, auto); "" = the batch's
+    split: bool = False  # the image shows two leaves, each its own canvas
+    split_x: int | None = None  # the cut in master columns, as batch.json gives it; None = found in the image
+    leaf_labels: tuple[str, ...] = ()  # the two leaves' labels in reading order; () = label + a, b
 
     @property
     def page_id(self) -> str:
         return f"p{self.order:04d}"
+
+
+class Side(str, enum.Enum):
+    """Which part of a master a canvas shows."""
+
+    WHOLE = "whole"
+    RIGHT = "right"
+    LEFT = "left"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One canvas: a whole master, or one side of a master that shows two leaves.
+
+    Per-canvas steps (derivative, OCR, the physical structMap, the manifest) work on
+    leaves; per-master steps (checksums, QC, the AIP's masters) on pages. A whole
+    leaf's ``page_id`` is its master's (p0003); a split master's leaves add the side
+    (p0003r, p0003l), so both point into one master file.
+    """
+
+    master: Page
+    order: int  # 1-based place among the item's canvases, in reading order
+    side: Side = Side.WHOLE
+    label: str = ""
+
+    @property
+    def page_id(self) -> str:
+        suffix = "" if self.side is Side.WHOLE else self.side.value[0]
+        return f"{self.master.page_id}{suffix}"
+
+    @property
+    def file(self) -> str:
+        return self.master.file
+
+    @property
+    def page_type(self) -> PageType:
+        return self.master.page_type
+
+    @property
+    def ocr_engine(self) -> str:
+        return self.master.ocr_engine
 
 
 @dataclass(frozen=True)
@@ -129,12 +174,31 @@ class Batch:
     def page(self, page_id: str) -> Page:
         return next(p for p in self.pages if p.page_id == page_id)
 
+    @property
+    def leaves(self) -> tuple[Leaf, ...]:
+        """The canvases in reading order: a split master gives two, right first in a vertical book."""
+        sides = ((Side.RIGHT, Side.LEFT) if self.script_direction is ScriptDirection.VERTICAL_RL
+                 else (Side.LEFT, Side.RIGHT))
+        leaves: list[Leaf] = []
+        for page in self.pages:
+            if not page.split:
+                leaves.append(Leaf(page, len(leaves) + 1, label=page.label))
+                continue
+            labels = page.leaf_labels or (f"{page.label}a", f"{page.label}b")
+            leaves += [Leaf(page, len(leaves) + n, side, label) for n, (side, label) in enumerate(zip(sides, labels), 1)]
+        return tuple(leaves)
+
+    def leaf(self, page_id: str) -> Leaf:
+        return next(leaf for leaf in self.leaves if leaf.page_id == page_id)
+
 
 BATCH_FILE = "batch.json"
 # The extensions pipeline.images accepts for masters: any other file is not a page.
 IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".jpg", ".jpeg", ".jpe", ".png", ".jp2", ".j2k", ".jpf", ".jpx"})
 # Files a camera station or an operating system leaves behind that are never pages.
 IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini", BATCH_FILE})
+# In a spread batch these page types show two leaves; a cover or colour target is shot alone.
+SPLIT_BY_DEFAULT = frozenset({PageType.PAGE, PageType.BLANK})
 
 
 def load_batch(folder: Path) -> Batch:
@@ -151,7 +215,7 @@ def load_batch(folder: Path) -> Batch:
     if _pages_readable(data):
         present, twins = _files_present(folder)
         pages = _pages_from(data, present)
-        problems += twins + _page_problems(folder, pages, present, listed=("pages" in data))
+        problems += twins + _page_problems(folder, pages, present, listed=("pages" in data)) + _split_problems(pages)
     if problems:
         raise BatchError(problems)
     # Use each name as stored on disk, so NFD names written by a Mac still open.
@@ -255,13 +319,22 @@ def _ignored(rel: str) -> bool:
 
 
 def _pages_from(data: dict, present: dict[str, str]) -> list[Page]:
+    spread = isinstance(data.get("capture"), dict) and data["capture"].get("mode") == "spread"
     if "pages" in data:
-        return [Page(order=i, file=entry["file"], label=entry.get("label") or f"{i}",
-                     page_type=_page_type(entry.get("type", "page")), ocr_engine=str(entry.get("ocr_engine", "")))
-                for i, entry in enumerate(data["pages"], start=1)]
+        return [_page_from(i, entry, spread) for i, entry in enumerate(data["pages"], start=1)]
     images = sorted((rel for rel in present.values() if Path(rel).suffix.lower() in IMAGE_SUFFIXES),
                     key=_natural_key)
-    return [Page(order=i, file=rel, label=f"{i}") for i, rel in enumerate(images, start=1)]
+    return [Page(order=i, file=rel, label=f"{i}", split=spread) for i, rel in enumerate(images, start=1)]
+
+
+def _page_from(order: int, entry: dict, spread: bool) -> Page:
+    page_type = _page_type(entry.get("type", "page"))
+    split = entry.get("split", "auto" if spread and page_type in SPLIT_BY_DEFAULT else "none")
+    labels = entry.get("leaf_labels")
+    return Page(order=order, file=entry["file"], label=entry.get("label") or f"{order}", page_type=page_type,
+                ocr_engine=str(entry.get("ocr_engine", "")), split=split != "none",
+                split_x=split.get("x") if isinstance(split, dict) else None,
+                leaf_labels=tuple(labels) if isinstance(labels, list) else ())
 
 
 def _page_type(value: object) -> PageType:
@@ -300,6 +373,12 @@ def _page_problems(folder: Path, pages: list[Page], present: dict[str, str], *, 
             problems.append(Problem(rel, "present in the batch folder but not listed in pages",
                                     hint="add it to batch.json pages, or move it out of the batch folder"))
     return problems
+
+
+def _split_problems(pages: list[Page]) -> list[Problem]:
+    return [Problem(BATCH_FILE, "leaf_labels name two leaves, but the page is not split", field=f"pages[{i}].leaf_labels",
+                    hint='add "split": "auto" (or set capture.mode to spread), or remove leaf_labels')
+            for i, page in enumerate(pages) if page.leaf_labels and not page.split]
 
 
 def _path_problem(folder: Path, rel: str) -> str:

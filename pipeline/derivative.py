@@ -6,6 +6,11 @@ shadow are left out, see :mod:`pipeline.crop`); the full-size page is rotated on
 the crop only chooses which part of the rotated image is computed and kept. ``affine``
 maps master pixels to derivative pixels through all three steps, so OCR coordinates
 and regions can be traced back to the master.
+
+A master that shows two leaves (an open book, an uncut double leaf) is made into the
+access image of the whole spread first; :func:`split_leaf` then keeps one side of it,
+cut at the fold found by :mod:`pipeline.split` on a small copy (or where batch.json
+says), so each leaf is still one resampling of the master.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyvips
 
+from pipeline.batch import Side
 from pipeline.crop import PageCrop, find_page
+from pipeline.errors import ImageError
 from pipeline.deskew import Affine, DeskewResult, SkewEstimate, deskew, estimate_skew
 from pipeline.images import to_numpy, to_srgb8
 from pipeline.orientation import Orientation, compose, turn_affine, upright
+from pipeline.split import Split, find_split
 
 CROP_LONG_SIDE = 1000  # px; the page is found on a copy this size (pipeline.crop works at this size)
 
@@ -33,6 +41,8 @@ class AccessImage:
     deskewed: DeskewResult  # before cropping
     crop: PageCrop | None  # None: cropping was not tried (colour targets, spines)
     affine: Affine  # master pixel -> derivative pixel
+    side: Side = Side.WHOLE  # the part of a two-leaf master this image shows
+    split: Split | None = None  # where the spread was cut (spread pixels, before split_leaf kept one side)
 
     @property
     def width(self) -> int:
@@ -51,6 +61,13 @@ class AccessImage:
                 "page_box": list(crop.page_box) if crop.page_box else None, "ground": crop.ground,
                 "confidence": round(crop.confidence, 3), "note": crop.note,
                 "deskewed_size": [self.deskewed.width, self.deskewed.height]}
+
+    def split_record(self) -> dict[str, object] | None:
+        """What deskew.json says about the leaf cut out of a two-leaf master (None: a whole master)."""
+        if self.split is None:
+            return None
+        return {"side": self.side.value, "x": int(self.split.x), "method": self.split.method,
+                "confidence": round(float(self.split.confidence), 3), "note": self.split.note}
 
     def master_region(self) -> list[tuple[float, float]]:
         """The derivative's corners in master pixels, clockwise from top left (a rotated rectangle)."""
@@ -99,3 +116,30 @@ def border_colour(pixels: np.ndarray) -> list[float]:
     """Return the median colour of the image's outermost ring: the ground, where there is one."""
     ring = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
     return [float(v) for v in np.median(ring, axis=0)]
+
+
+def locate_split(image: pyvips.Image) -> Split:
+    """Find where a spread's access image divides into two leaves (on a small copy, in ``image``'s pixels)."""
+    scale = min(1.0, CROP_LONG_SIDE / max(image.width, image.height))
+    small = image.resize(scale, kernel="linear") if scale < 1 else image
+    return find_split(to_numpy(to_srgb8(small))[..., :3]).scaled(image.width / small.width, image.width)
+
+
+def given_split(made: AccessImage, master_x: int, master_height: int, *, name: str) -> Split:
+    """The cut batch.json gives at column ``master_x`` of the master ``name``, in ``made``'s pixels."""
+    a, b, c, _d, _e, _f = made.affine
+    x = round(a * master_x + b * master_height / 2 + c)
+    if not 0 < x < made.width:
+        raise ImageError(name, f"split x={master_x} does not fall inside the page found in the image",
+                         hint="give x as a column of the master, between the two leaves, or use split: auto")
+    return Split(x, "given", 1.0, f"cut at column {master_x} of the master, as batch.json says")
+
+
+def split_leaf(made: AccessImage, split: Split, side: Side) -> AccessImage:
+    """Keep one leaf of a spread's access image: left of ``split.x`` or from it rightwards."""
+    cut = int(split.x)
+    left = cut if side is Side.RIGHT else 0
+    width = made.width - cut if side is Side.RIGHT else cut
+    cropped = made.image.crop(left, 0, width, made.height)
+    affine = compose((1.0, 0.0, -float(left), 0.0, 1.0, 0.0), made.affine)
+    return AccessImage(cropped, made.orientation, made.estimate, made.deskewed, made.crop, affine, side, split)

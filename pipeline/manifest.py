@@ -31,7 +31,7 @@ from iiif_prezi3 import (
     ServiceV3,
 )
 
-from pipeline.batch import Batch, Page, PageType, ScriptDirection
+from pipeline.batch import Batch, Leaf, PageType, ScriptDirection
 
 __all__ = ["CanvasSource", "build_manifest", "canvas_id", "dump_manifest", "image_service_id", "manifest_id",
            "search_services"]
@@ -49,14 +49,14 @@ LEADING_KEYS = ("@context", "id", "type", "label")
 class CanvasSource:
     """What a canvas needs: the page, its pixel size and its image service (and ALTO)."""
 
-    page: Page
+    page: Leaf
     width: int
     height: int
     image_service_id: str
     alto_url: str = ""
 
 
-def image_service_id(base_url: str, item_id: str, page: Page) -> str:
+def image_service_id(base_url: str, item_id: str, page: Leaf) -> str:
     """Return the IIIF Image API 3 service id of a page."""
     return f"{base_url.rstrip('/')}/iiif/3/{item_id}~{page.page_id}"
 
@@ -66,7 +66,7 @@ def manifest_id(base_url: str, item_id: str) -> str:
     return f"{base_url.rstrip('/')}/iiif/{item_id}/manifest.json"
 
 
-def canvas_id(base_url: str, item_id: str, page: Page) -> str:
+def canvas_id(base_url: str, item_id: str, page: Leaf) -> str:
     """Return the id of a page's canvas."""
     return f"{base_url.rstrip('/')}/iiif/{item_id}/canvas/{page.page_id}"
 
@@ -153,7 +153,7 @@ def _title_label(batch: Batch) -> dict[str, list[str]]:
     return label
 
 
-def _page_label(batch: Batch, page: Page) -> dict[str, list[str]]:
+def _page_label(batch: Batch, page: Leaf) -> dict[str, list[str]]:
     # Labels generated from the position ("1", "2" …) are in no language.
     language = "none" if page.label.isascii() and page.label.isdigit() else batch.title_lang
     return {language: [page.label]}

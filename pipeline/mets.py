@@ -8,7 +8,11 @@ Layout of the document::
                  digiprovMD EVENT_nnnn per event, AGENT_nnnn per agent (PREMIS 3)
     fileSec      fileGrp MASTER, ACCESS (IIIF Image services, outside the AIP), ALTO,
                  TEXT, METADATA (qc.json, batch.json …)
-    structMap    PHYSICAL: div physSequence > one div per page in reading order
+    structMap    PHYSICAL: div physSequence > one div per page (leaf) in reading order
+
+A master that shows two leaves (a spread, an uncut double leaf) is one MASTER file and
+two page divs, each pointing at its part of the master with ``mets:area`` (SHAPE RECT,
+COORDS x1,y1,x2,y2 in master pixels) and at its own access image, ALTO and text.
 
 Every href is relative to ``data/``, where mets.xml lives, and percent-encoded as a
 URI (spaces, ``%`` …) while Chinese characters stay as they are (an IRI). The page
@@ -28,7 +32,7 @@ from urllib.parse import quote
 from lxml import etree
 
 import pipeline
-from pipeline.batch import Batch, Page, PageType
+from pipeline.batch import Batch, Leaf, PageType
 from pipeline.checksums import Digests
 from pipeline.mods import MODS_VERSION, build_mods
 from pipeline.premis import Agent, AgentType, Event, FileObject, agent_xml, agents_of, event_xml, object_xml
@@ -74,9 +78,14 @@ class PayloadFile:
 
 @dataclass(frozen=True)
 class PageFiles:
-    """The files of one page: master (required), IIIF service URL, ALTO and text (optional)."""
+    """The files of one page (leaf): master (required), IIIF service URL, ALTO and text (optional).
+
+    ``region`` is the part of the master a leaf of a two-leaf master shows (x1, y1, x2, y2
+    in master pixels); None when the page is the whole master.
+    """
 
     master: PayloadFile
+    region: tuple[int, int, int, int] | None = None
     access_url: str = ""  # IIIF Image service id, e.g. https://host/iiif/3/item~p0001
     alto: PayloadFile | None = None
     text: PayloadFile | None = None
@@ -84,7 +93,7 @@ class PageFiles:
 
 @dataclass(frozen=True)
 class MetsFiles:
-    """What the METS file section lists: per page (keyed by page id) and batch-level files."""
+    """What the METS file section lists: per page (keyed by leaf id, see Batch.leaves) and batch-level files."""
 
     pages: Mapping[str, PageFiles]
     metadata: tuple[PayloadFile, ...] = field(default=())  # qc.json, batch.json copy …
@@ -134,7 +143,7 @@ def serialize_mets(tree: etree._ElementTree) -> bytes:
 
 
 def _check_pages(batch: Batch, files: MetsFiles) -> None:
-    missing = [p.page_id for p in batch.pages if p.page_id not in files.pages]
+    missing = [p.page_id for p in batch.leaves if p.page_id not in files.pages]
     if missing:
         raise ValueError(f"{batch.item_id}: no master file given for pages {', '.join(missing)}")
     paths = [f.path for f in _payload_files(files)]
@@ -165,8 +174,9 @@ def _amd_sec(
     batch: Batch, files: MetsFiles, events: list[Event], event_ids: Mapping[str, str], software: Agent
 ) -> etree._Element:
     amd = etree.Element(tag("mets", "amdSec"), ID="AMD")
+    masters = _masters(batch, files)
     for page in batch.pages:
-        master = files.pages[page.page_id].master
+        master = masters[page.page_id]
         obj = FileObject(page.page_id, master.digests, file_format(master.path)[1], original_name=page.file)
         _md(amd, "techMD", f"TECH_{page.page_id}", "PREMIS:OBJECT", object_xml(obj))
     for event in events:
@@ -185,9 +195,10 @@ def _md(amd: etree._Element, section: str, md_id: str, md_type: str, content: et
 def _file_sec(batch: Batch, files: MetsFiles) -> etree._Element:
     file_sec = etree.Element(tag("mets", "fileSec"))
     groups: dict[str, list[etree._Element]] = {"MASTER": [], "ACCESS": [], "ALTO": [], "TEXT": [], "METADATA": []}
-    for page in batch.pages:
+    for page_id, master in _masters(batch, files).items():
+        groups["MASTER"].append(_payload_file(f"MASTER_{page_id}", master, f"TECH_{page_id}"))
+    for page in batch.leaves:
         page_files = files.pages[page.page_id]
-        groups["MASTER"].append(_payload_file(f"MASTER_{page.page_id}", page_files.master, f"TECH_{page.page_id}"))
         if page_files.access_url:
             groups["ACCESS"].append(_access_file(f"ACCESS_{page.page_id}", page_files.access_url))
         if page_files.alto:
@@ -201,6 +212,14 @@ def _file_sec(batch: Batch, files: MetsFiles) -> etree._Element:
             group = _sub(file_sec, "fileGrp", USE=use)
             group.extend(members)
     return file_sec
+
+
+def _masters(batch: Batch, files: MetsFiles) -> dict[str, PayloadFile]:
+    """Each master once, by its page id (both leaves of a split master name the same file)."""
+    masters: dict[str, PayloadFile] = {}
+    for leaf in batch.leaves:
+        masters.setdefault(leaf.master.page_id, files.pages[leaf.page_id].master)
+    return masters
 
 
 def _payload_file(file_id: str, payload: PayloadFile, adm_id: str = "") -> etree._Element:
@@ -239,12 +258,12 @@ def _struct_map(batch: Batch, files: MetsFiles, page_events: Mapping[str, list[s
         sequence.set("ADMID", " ".join(page_events[""]))
     for index in range(1, len(files.metadata) + 1):
         _sub(sequence, "fptr", FILEID=f"METADATA_{index:04d}")
-    for page in sorted(batch.pages, key=lambda p: p.order):
+    for page in batch.leaves:
         sequence.append(_page_div(page, files.pages[page.page_id], page_events.get(page.page_id, [])))
     return struct_map
 
 
-def _page_div(page: Page, page_files: PageFiles, event_ids: list[str]) -> etree._Element:
+def _page_div(page: Leaf, page_files: PageFiles, event_ids: list[str]) -> etree._Element:
     div_type = "page" if page.page_type is PageType.PAGE else page.page_type.value
     div = etree.Element(tag("mets", "div"), ID=f"PHYS_{page.page_id}", TYPE=div_type)
     div.set("ORDER", str(page.order))
@@ -252,8 +271,13 @@ def _page_div(page: Page, page_files: PageFiles, event_ids: list[str]) -> etree.
     div.set("LABEL", page.label)
     if event_ids:
         div.set("ADMID", " ".join(event_ids))
+    master = _sub(div, "fptr")
+    if page_files.region is None:
+        master.set("FILEID", f"MASTER_{page.master.page_id}")
+    else:
+        _sub(master, "area", FILEID=f"MASTER_{page.master.page_id}", SHAPE="RECT",
+             COORDS=",".join(str(v) for v in page_files.region))
     present = [
-        ("MASTER", True),
         ("ACCESS", bool(page_files.access_url)),
         ("ALTO", page_files.alto is not None),
         ("TEXT", page_files.text is not None),
@@ -267,17 +291,21 @@ def _page_div(page: Page, page_files: PageFiles, event_ids: list[str]) -> etree.
 def _events_by_page(
     batch: Batch, files: MetsFiles, events: list[Event], event_ids: Mapping[str, str]
 ) -> dict[str, list[str]]:
-    """Map page id -> XML ids of the events about it; key "" holds batch-level events."""
-    owner: dict[str, str] = {}
-    for page in batch.pages:
+    """Map page (leaf) id -> XML ids of the events about it; key "" holds batch-level events.
+
+    An event about a master belongs to each leaf cut from it.
+    """
+    owner: dict[str, list[str]] = {}
+    for page in batch.leaves:
         page_files = files.pages[page.page_id]
         payload = [f for f in (page_files.master, page_files.alto, page_files.text) if f is not None]
-        for key in [page.page_id, *(f.path for f in payload), *(href_of(f.path) for f in payload)]:
-            owner[key] = page.page_id
-    all_pages = {p.page_id for p in batch.pages}
+        keys = [page.page_id, page.master.page_id, *(f.path for f in payload), *(href_of(f.path) for f in payload)]
+        for key in dict.fromkeys(keys):
+            owner.setdefault(key, []).append(page.page_id)
+    all_pages = {p.page_id for p in batch.leaves}
     by_page: dict[str, list[str]] = {}
     for event in events:
-        pages = list(dict.fromkeys(owner[o] for o in event.object_ids if o in owner))
+        pages = list(dict.fromkeys(leaf for o in event.object_ids for leaf in owner.get(o, ())))
         # An event about every page (capture, checksums, QC of the batch) belongs to the
         # sequence once, not to each of hundreds of page divs.
         if not pages or (len(all_pages) > 1 and set(pages) == all_pages):
@@ -288,8 +316,9 @@ def _events_by_page(
 
 
 def _payload_files(files: MetsFiles) -> list[PayloadFile]:
-    per_page = [f for pf in files.pages.values() for f in (pf.master, pf.alto, pf.text) if f is not None]
-    return [*per_page, *files.metadata]
+    per_page = [f for pf in files.pages.values() for f in (pf.alto, pf.text) if f is not None]
+    masters = list({pf.master.path: pf.master for pf in files.pages.values()}.values())
+    return [*masters, *per_page, *files.metadata]
 
 
 def _sub(parent: etree._Element, local: str, **attributes: str) -> etree._Element:

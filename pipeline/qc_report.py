@@ -98,7 +98,12 @@ def contact_sheet(report: dict[str, Any], thumbnails: dict[str, str], *, right_t
     review" badge and the reasons to each page whose text needs checking, and a list of them.
     """
     title = f"QC {report['item_id']}: {report['title']}"
-    flagged = {p["page_id"]: p["reasons"] for p in ocr_review["review"]} if ocr_review else {}
+    flagged: dict[str, list[str]] = {}
+    for leaf in ocr_review["review"] if ocr_review else []:
+        # A split master's leaves (p0003r, p0003l) are flagged on the master's card.
+        master_id = leaf["page_id"].rstrip("rl")
+        prefix = [] if master_id == leaf["page_id"] else [f"{leaf['label']}:"]
+        flagged.setdefault(master_id, []).extend([*prefix, *leaf["reasons"]])
     cells = "\n".join(_cell(entry, thumbnails.get(entry["page_id"], ""), flagged.get(entry["page_id"]))
                       for entry in report["pages"])
     order = "rtl" if right_to_left else "ltr"

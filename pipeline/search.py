@@ -195,7 +195,8 @@ def search(db: Path, query: str, *, item_id: str | None = None, limit: int = 100
         sql += " AND p.item_id = ?"
         params.append(item_id)
     with _transaction(db, write=False) as conn:
-        rows = conn.execute(sql + " ORDER BY p.item_id, p.page_id", params).fetchall()
+        # Rows are inserted in reading order (a split master's right leaf p0003r before p0003l).
+        rows = conn.execute(sql + " ORDER BY p.item_id, p.id", params).fetchall()
     hits = [hit for row in rows for hit in _page_hits(row, terms, converter)]
     return hits[:limit]
 

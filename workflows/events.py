@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import cv2
 import pyvips
 
-from pipeline.batch import Batch, Page
+from pipeline.batch import Batch, Leaf
 from pipeline.derivative import AccessImage
 from pipeline.mets import shuying_agent
 from pipeline.ocr import OcrPage
@@ -76,14 +76,15 @@ def quality_control(batch: Batch, report: dict) -> Event:
                  outcome, detail, agents=tuple(agents), object_ids=_page_ids(batch))
 
 
-def derivative(batch: Batch, page: Page, made: AccessImage) -> Event:
+def derivative(batch: Batch, page: Leaf, made: AccessImage) -> Event:
     """The creation of the access derivative: turn, deskew and crop, with their parameters."""
     orientation, estimate, deskewed = made.orientation, made.estimate, made.deskewed
     turned = (f"turned {orientation.turn} deg clockwise (Tesseract OSD, confidence {orientation.confidence:.1f}), "
               if orientation.turn else "")
     detail = (f"access derivative: {turned}deskew estimated {estimate.angle:+.3f} deg (confidence "
               f"{estimate.confidence:.2f}, method {estimate.method}), rotated by {-deskewed.angle_applied:+.3f} deg, "
-              f"bicubic, {_crop_detail(made)}, {made.width}x{made.height} px, pyramidal TIFF JPEG Q85; "
+              f"bicubic, {_crop_detail(made)}{_split_detail(made)}, {made.width}x{made.height} px, "
+              "pyramidal TIFF JPEG Q85; "
               "master not modified")
     return Event(EventType.CREATION, now_iso(), detail, Outcome.SUCCESS,
                  agents=(shuying_agent(), libvips_agent()), object_ids=(page.page_id,))
@@ -101,7 +102,15 @@ def _crop_detail(made: AccessImage) -> str:
             f"master region {corners}")
 
 
-def ocr(batch: Batch, page: Page, result: OcrPage) -> Event:
+def _split_detail(made: AccessImage) -> str:
+    if made.split is None:
+        return ""
+    split = made.split
+    return (f", {made.side.value} leaf of a two-leaf image cut at x={split.x} of the cropped spread "
+            f"({split.method}, confidence {split.confidence:.2f}: {split.note})")
+
+
+def ocr(batch: Batch, page: Leaf, result: OcrPage) -> Event:
     params = " ".join(f"{k}={v}" for k, v in sorted(result.parameters.items()))
     detail = (f"OCR: {result.engine} {result.engine_version}, model {result.language}, {params}; "
               f"ALTO coordinates in access-derivative pixels")

@@ -11,11 +11,12 @@ import json
 from pathlib import Path
 
 import luigi
+import pyvips
 
 from pipeline import access, images, ocr, qc
-from pipeline.batch import Batch, Page, PageType
+from pipeline.batch import Batch, Leaf, PageType, Side
 from pipeline.checksums import digest_file, verify_file
-from pipeline.derivative import make_access_image
+from pipeline.derivative import AccessImage, given_split, locate_split, make_access_image, split_leaf
 from pipeline.errors import BatchError
 from pipeline.intake import duplicate_problems, language_problems, master_problems
 from pipeline.ocr.engines import page_override
@@ -111,7 +112,10 @@ class PageQC(QcGateParams, PageTask):
 
 
 class Derivative(PageTask):
-    """Turn upright, deskew and crop the master into a pyramidal access image (the master is only read)."""
+    """Turn upright, deskew and crop the master into a pyramidal access image (the master is only read).
+
+    ``page_id`` names a leaf: a whole master (p0003) or one side of a two-leaf master (p0003r).
+    """
 
     def requires(self) -> ChecksumMasters:
         return ChecksumMasters(**self.shared())
@@ -120,24 +124,36 @@ class Derivative(PageTask):
         return luigi.LocalTarget(str(self.layout.derivative(self.page_id)))
 
     def execute(self) -> None:
-        batch, page = self.batch(), self.page()
-        master = batch.master_path(page)
-        expected = master_digests(self.layout)[self.page_id]
-        verify_file(master, expected, name=page.file)  # process exactly the bytes we checksummed
-        # Pages that are not read (colour targets, spines) are left the way they were shot.
-        kept_as_shot = page.page_type in NO_OCR_TYPES
-        made = make_access_image(images.load_page(master, sequential=False),
-                                 turn_upright=not kept_as_shot, crop=not kept_as_shot)
+        batch = self.batch()
+        leaf = batch.leaf(self.page_id)
+        master = batch.master_path(leaf.master)
+        expected = master_digests(self.layout)[leaf.master.page_id]
+        verify_file(master, expected, name=leaf.file)  # process exactly the bytes we checksummed
+        made = leaf_access_image(leaf, images.load_page(master, sequential=False))
         with atomic_path(self.layout.derivative(self.page_id), directory=True) as tmp:
             access.write_pyramid(made.image, tmp / "access.tif")
             info = {"width": made.width, "height": made.height, "angle": made.estimate.angle,
                     "angle_applied": made.deskewed.angle_applied, "confidence": made.estimate.confidence,
                     "method": made.estimate.method, "affine": list(made.affine),
                     "orientation": made.orientation.as_dict(), "crop": made.crop_record(),
+                    "master": leaf.master.page_id, "split": made.split_record(),
                     "master_region": [list(corner) for corner in made.master_region()],
-                    "event": events.derivative(batch, page, made).as_dict()}
+                    "event": events.derivative(batch, leaf, made).as_dict()}
             (tmp / "deskew.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
-        verify_file(master, expected, name=page.file)
+        verify_file(master, expected, name=leaf.file)
+
+
+def leaf_access_image(leaf: Leaf, master: pyvips.Image) -> AccessImage:
+    """The access image of one leaf; a two-leaf master is deskewed and cropped whole, then cut."""
+    # Pages that are not read (colour targets, spines) are left the way they were shot.
+    kept_as_shot = leaf.page_type in NO_OCR_TYPES
+    made = make_access_image(master, turn_upright=not kept_as_shot, crop=not kept_as_shot)
+    if leaf.side is Side.WHOLE:
+        return made
+    given = leaf.master.split_x
+    split = (locate_split(made.image) if given is None
+             else given_split(made, given, master.height, name=leaf.file))
+    return split_leaf(made, split, leaf.side)
 
 
 class Ocr(PageTask):
@@ -157,11 +173,11 @@ class Ocr(PageTask):
 
     def complete(self) -> bool:
         batch = self.batch()
-        return ocr_is_current(self.layout, batch, batch.page(self.page_id), str(self.ocr_engine))
+        return ocr_is_current(self.layout, batch, batch.leaf(self.page_id), str(self.ocr_engine))
 
     def execute(self) -> None:
         batch = self.batch()
-        page = batch.page(self.page_id)
+        page = batch.leaf(self.page_id)
         plan = page_plan(batch, page, str(self.ocr_engine))
         access_image = self.layout.derivative(self.page_id) / "access.tif"
         remove(self.layout.ocr(self.page_id))  # read by another engine: atomic_path never replaces a folder
@@ -183,13 +199,13 @@ class Ocr(PageTask):
             (tmp / "ocr.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def page_plan(batch: Batch, page: Page, requested: str) -> ocr.OcrPlan:
+def page_plan(batch: Batch, page: Leaf, requested: str) -> ocr.OcrPlan:
     """Return how ``page`` is read: ``requested`` (--ocr-engine) beats the page's batch.json ocr_engine."""
     return ocr.plan_ocr(batch.languages, batch.script_direction.value, batch.material_type.value,
                         override=page_override(requested, page.ocr_engine))
 
 
-def ocr_is_current(layout: ItemLayout, batch: Batch, page: Page, requested: str) -> bool:
+def ocr_is_current(layout: ItemLayout, batch: Batch, page: Leaf, requested: str) -> bool:
     """True when the page's ocr.json exists and was read by the engine ``requested`` now chooses."""
     record_path = layout.ocr(page.page_id) / "ocr.json"
     if not record_path.is_file():
@@ -220,7 +236,7 @@ class OcrReview(QcGateParams, ShuyingTask):
 
     def requires(self) -> dict:
         return {"qc": BatchQC(**self.shared(), **self.qc_params()),
-                "ocr": [Ocr(**self.shared(), page_id=p.page_id) for p in self.batch().pages]}
+                "ocr": [Ocr(**self.shared(), page_id=p.page_id) for p in self.batch().leaves]}
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.ocr_review))
@@ -230,12 +246,12 @@ class OcrReview(QcGateParams, ShuyingTask):
         if not self.layout.ocr_review.is_file():
             return False
         batch = self.batch()
-        return all(ocr_is_current(self.layout, batch, p, str(self.ocr_engine)) for p in batch.pages)
+        return all(ocr_is_current(self.layout, batch, p, str(self.ocr_engine)) for p in batch.leaves)
 
     def execute(self) -> None:
         batch = self.batch()
-        records = {p.page_id: read_json(self.layout.ocr(p.page_id) / "ocr.json") for p in batch.pages}
-        review = {"item_id": batch.item_id, **review_list(batch.pages, records)}
+        records = {p.page_id: read_json(self.layout.ocr(p.page_id) / "ocr.json") for p in batch.leaves}
+        review = {"item_id": batch.item_id, **review_list(batch.leaves, records)}
         pages = [qc.PageQC.from_dict(read_json(self.layout.page_qc(p.page_id))) for p in batch.pages]
         write_ocr_contact_sheet(batch, read_json(self.layout.batch_qc), pages, review,
                                 html_path=self.layout.batch_qc.with_name("qc.html"))
@@ -246,7 +262,7 @@ class BuildMets(QcGateParams, ShuyingTask):
     """Write the item's METS (MODS + PREMIS) and validate it against the official XSDs."""
 
     def requires(self) -> dict:
-        pages = self.batch().pages
+        pages = self.batch().leaves
         return {
             "checksums": ChecksumMasters(**self.shared()),
             "qc": BatchQC(**self.shared(), **self.qc_params()),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline.atomic import atomic_path, fsync_dir, remove
 from pipeline.bag import AipError, bag_info_for, validate_bag, write_bag
-from pipeline.batch import Batch, Page
+from pipeline.batch import Batch, Leaf, Page
 from pipeline.checksums import Digests, digest_file, verify_file
 from pipeline.errors import Problem, ValidationError
 from pipeline.manifest import (
@@ -53,7 +53,7 @@ def master_digests(layout: ItemLayout) -> dict[str, Digests]:
     return {pid: Digests.from_dict(e) for pid, e in read_json(layout.checksums)["masters"].items()}
 
 
-def ocr_files(layout: ItemLayout, page: Page) -> dict[str, tuple[Path, str, Digests]]:
+def ocr_files(layout: ItemLayout, page: Leaf) -> dict[str, tuple[Path, str, Digests]]:
     """Map kind (alto, text) to (work file, bag path, digests recorded when OCR wrote it)."""
     record = read_json(layout.ocr(page.page_id) / "ocr.json")
     found = {}
@@ -74,7 +74,7 @@ def item_events(batch: Batch, layout: ItemLayout) -> list[Event]:
     """Every event the tasks recorded for this item, plus capture and package creation."""
     records = [read_json(layout.validation)["event"], read_json(layout.checksums)["event"],
                read_json(layout.batch_qc)["event"]]
-    for page in batch.pages:
+    for page in batch.leaves:
         records.append(read_json(layout.derivative(page.page_id) / "deskew.json")["event"])
         ocr = read_json(layout.ocr(page.page_id) / "ocr.json")
         if "event" in ocr:
@@ -86,10 +86,11 @@ def build_item_mets(batch: Batch, layout: ItemLayout, *, base_url: str, organiza
     """Build and validate the item's METS; raise ValidationError with the schema errors."""
     digests = master_digests(layout)
     pages = {}
-    for page in batch.pages:
+    for page in batch.leaves:
         ocr = ocr_files(layout, page)
         pages[page.page_id] = PageFiles(
-            master=PayloadFile(master_bag_path(page), digests[page.page_id]),
+            master=PayloadFile(master_bag_path(page.master), digests[page.master.page_id]),
+            region=leaf_region(layout, page),
             access_url=image_service_id(base_url, batch.item_id, page),
             alto=PayloadFile(ocr["alto"][1], ocr["alto"][2]) if "alto" in ocr else None,
             text=PayloadFile(ocr["text"][1], ocr["text"][2]) if "text" in ocr else None,
@@ -99,6 +100,15 @@ def build_item_mets(batch: Batch, layout: ItemLayout, *, base_url: str, organiza
                       item_events(batch, layout), now=events.now())
     validate_xml(tree, "mets", document=f"{batch.item_id}/mets.xml")
     return serialize_mets(tree)
+
+
+def leaf_region(layout: ItemLayout, leaf: Leaf) -> tuple[int, int, int, int] | None:
+    """The part of its master a split leaf shows (x0, y0, x1, y1, the bounding box of its region); None = all."""
+    if not leaf.master.split:
+        return None
+    corners = read_json(layout.derivative(leaf.page_id) / "deskew.json")["master_region"]
+    xs, ys = [round(x) for x, _ in corners], [round(y) for _, y in corners]
+    return max(0, min(xs)), max(0, min(ys)), max(xs), max(ys)
 
 
 def _with_organization(batch: Batch, organization: str) -> Batch:
@@ -113,7 +123,8 @@ def assemble_aip(batch: Batch, layout: ItemLayout, *, organization: str) -> None
         for page in batch.pages:
             rel = master_bag_path(page)
             payload[rel] = _copy_verified(batch.master_path(page), bag / rel, digests[page.page_id], page.file)
-            for source, rel, recorded in ocr_files(layout, page).values():
+        for leaf in batch.leaves:
+            for source, rel, recorded in ocr_files(layout, leaf).values():
                 payload[rel] = _copy_verified(source, bag / rel, recorded, rel)
         for rel, source in {**metadata_files(batch, layout), "data/mets.xml": layout.mets}.items():
             payload[rel] = _copy_verified(source, bag / rel, digest_file(source), rel)
@@ -149,8 +160,8 @@ def ingest_digests(batch: Batch, layout: ItemLayout) -> dict[str, Digests]:
     """The digests ingest computed for masters and OCR files, by bag path."""
     masters = master_digests(layout)
     found = {master_bag_path(page): masters[page.page_id] for page in batch.pages}
-    for page in batch.pages:
-        found.update({rel: digests for _source, rel, digests in ocr_files(layout, page).values()})
+    for leaf in batch.leaves:
+        found.update({rel: digests for _source, rel, digests in ocr_files(layout, leaf).values()})
     return found
 
 
@@ -162,7 +173,7 @@ def search_index(home: Path) -> Path:
 def index_item(batch: Batch, layout: ItemLayout, *, home: Path) -> int:
     """Put the item's OCR text (from its ALTO) in the full-text index; return the pages indexed."""
     pages = []
-    for page in batch.pages:
+    for page in batch.leaves:
         alto = ocr_files(layout, page).get("alto")
         if alto:
             pages.append(read_alto_page(alto[0], page.page_id))
@@ -180,7 +191,7 @@ def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str) -> None:
     new = layout.publish.with_name(layout.publish.name + ".new")
     remove(new)  # left by a run killed between staging and swapping
     with atomic_path(new, directory=True) as staged:
-        for page in batch.pages:
+        for page in batch.leaves:
             info = read_json(layout.derivative(page.page_id) / "deskew.json")
             _link_or_copy(layout.derivative(page.page_id) / "access.tif", staged / "images" / f"{page.page_id}.tif")
             alto = ocr_files(layout, page).get("alto")

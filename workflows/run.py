@@ -112,7 +112,7 @@ def check_ocr_engine(batch: Batch, layout: ItemLayout, ocr_engine: str) -> None:
     ocr.choose_engine(batch.material_type.value, batch.languages, override=ocr_engine)  # unknown → OcrError
     if not layout.mets.exists():
         return
-    stale = [p.page_id for p in batch.pages if layout.ocr(p.page_id).is_dir()
+    stale = [p.page_id for p in batch.leaves if layout.ocr(p.page_id).is_dir()
              and not ocr_is_current(layout, batch, p, ocr_engine)]
     if stale:
         shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
@@ -149,8 +149,8 @@ def progress_line(task: luigi.Task) -> str:
     if not isinstance(task, ShuyingTask):
         return ""
     batch = task.batch()
-    done = sum(1 for p in batch.pages if task.layout.ocr(p.page_id).exists())
-    return f"[{done}/{len(batch.pages)} pages] {task.step_name} done"
+    done = sum(1 for p in batch.leaves if task.layout.ocr(p.page_id).exists())
+    return f"[{done}/{len(batch.leaves)} pages] {task.step_name} done"
 
 
 __all__ = ["IngestResult", "run_ingest", "ingest_task", "check_ocr_engine", "recorded_failures", "progress_line"]

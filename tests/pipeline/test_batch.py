@@ -15,6 +15,7 @@ from pipeline.batch import (
     MaterialType,
     PageType,
     ScriptDirection,
+    Side,
     load_batch,
 )
 from pipeline.errors import BatchError, Problem
@@ -472,3 +473,62 @@ def test_docs_describe_every_schema_field():
 
     assert [f for f in fields if f"`{f}`" not in text] == []
     assert [e for e in enums if f"`{e}`" not in text] == []
+
+
+def _spread_batch(folder: Path, direction: str = "vertical-rl", **capture: object) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("cover.tif", "s1.tif", "s2.tif", "s3.tif"):
+        Image.new("L", (8, 8), 255).save(folder / name)
+    document = batch_document("SPREAD-1", [("cover.tif", "封面", "cover"), ("s1.tif", "1", "page"),
+                                           ("s2.tif", "2", "page"), ("s3.tif", "3", "page")], ppi=400)
+    document["item"]["script_direction"] = direction
+    document["capture"].update(capture)
+    document["pages"][2]["split"] = "none"
+    document["pages"][3]["leaf_labels"] = ["葉三上", "葉三下"]
+    return document
+
+
+def test_a_spread_batch_splits_its_pages_into_leaves_in_reading_order_right_first(tmp_path: Path) -> None:
+    write_doc(tmp_path, _spread_batch(tmp_path, mode="spread"))
+
+    batch = load_batch(tmp_path)
+
+    assert len(batch.pages) == 4  # masters: checksummed, QC'd and packaged once each
+    assert [(leaf.page_id, leaf.label, leaf.order) for leaf in batch.leaves] == [
+        ("p0001", "封面", 1), ("p0002r", "1a", 2), ("p0002l", "1b", 3), ("p0003", "2", 4),
+        ("p0004r", "葉三上", 5), ("p0004l", "葉三下", 6)]
+    assert batch.leaf("p0004l").master is batch.page("p0004") and batch.leaf("p0004l").side is Side.LEFT
+
+
+def test_a_horizontal_spread_reads_its_left_leaf_first_and_a_given_cut_is_kept(tmp_path: Path) -> None:
+    document = _spread_batch(tmp_path, "horizontal-lr")
+    document["pages"][1]["split"] = {"x": 2480}
+    del document["pages"][3]["leaf_labels"]
+    write_doc(tmp_path, document)
+
+    batch = load_batch(tmp_path)
+
+    assert [leaf.page_id for leaf in batch.leaves] == ["p0001", "p0002l", "p0002r", "p0003", "p0004"]
+    assert batch.page("p0002").split_x == 2480 and batch.page("p0003").split_x is None
+
+
+@pytest.mark.parametrize("split, expected", [("half", "split"), ({"x": 0}, "split"), ({"y": 4}, "split")])
+def test_a_split_that_is_not_auto_none_or_a_column_is_refused(tmp_path: Path, split: object, expected: str) -> None:
+    document = _spread_batch(tmp_path)
+    document["pages"][1]["split"] = split
+    write_doc(tmp_path, document)
+
+    with pytest.raises(BatchError) as raised:
+        load_batch(tmp_path)
+
+    assert any(p.field.startswith("pages[1].split") for p in raised.value.problems), raised.value.problems
+
+
+def test_leaf_labels_on_a_page_that_is_not_split_are_refused_with_the_remedy(tmp_path: Path) -> None:
+    write_doc(tmp_path, _spread_batch(tmp_path))  # mode single: page 4's leaf_labels name nothing
+
+    with pytest.raises(BatchError) as raised:
+        load_batch(tmp_path)
+
+    problem = next(p for p in raised.value.problems if p.field == "pages[3].leaf_labels")
+    assert "not split" in problem.problem and "split" in problem.hint

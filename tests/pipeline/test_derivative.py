@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import pyvips
 
+from pipeline.batch import Side
 from pipeline.crop import MARGIN
-from pipeline.derivative import make_access_image
+from pipeline.derivative import given_split, locate_split, make_access_image, split_leaf
+from pipeline.errors import ImageError
 from pipeline.synthetic_capture import render_capture
 
 SKEW = 1.5  # degrees, counter-clockwise as seen on screen
@@ -99,3 +101,43 @@ def test_pages_kept_as_shot_are_not_cropped() -> None:
 
     assert made.crop is None and (made.width, made.height) == (made.deskewed.width, made.deskewed.height)
     assert made.crop_record() == {"applied": False, "note": "not cropped: page type is not cropped"}
+
+
+def test_an_open_book_is_deskewed_and_cropped_whole_then_cut_into_two_leaves_at_the_fold() -> None:
+    capture = render_capture("dark", spread=True, size=(1800, 1250), seed=5)
+    master, _ = skewed(capture.image, capture.page_box, SKEW)
+    made = make_access_image(vips(master), turn_upright=False)
+
+    split = locate_split(made.image)
+    right, left = split_leaf(made, split, Side.RIGHT), split_leaf(made, split, Side.LEFT)
+
+    assert split.method == "fold", split
+    assert (left.width + right.width, left.height, right.height) == (made.width, made.height, made.height)
+    page_left, _, page_w, _ = capture.page_box
+    fold = page_left + page_w // 2  # in the unskewed capture; the master is rotated about its centre
+    h, w = capture.image.shape[:2]
+    matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), SKEW, 1.0)
+    fold_top = matrix[:, :2] @ (fold, capture.page_box[1] + 100) + matrix[:, 2]
+    # The fold lands on the right leaf's first column and the left leaf's last, within 1 % of the spread.
+    assert to_derivative(right.affine, *fold_top)[0] == pytest.approx(0, abs=0.01 * made.width)
+    assert to_derivative(left.affine, *fold_top)[0] == pytest.approx(left.width, abs=0.01 * made.width)
+    assert right.split_record()["side"] == "right" and left.split_record()["x"] == split.x
+    # The two leaves' master regions meet along the cut: left's right edge is right's left edge.
+    left_region, right_region = left.master_region(), right.master_region()
+    assert left_region[1] == pytest.approx(right_region[0], abs=0.2)
+    assert left_region[2] == pytest.approx(right_region[3], abs=0.2)
+
+
+def test_a_cut_given_in_master_columns_is_mapped_into_the_cropped_spread_and_refused_outside_it() -> None:
+    capture = render_capture("dark", spread=True, size=(1600, 1100), seed=6)
+    made = make_access_image(vips(capture.image), turn_upright=False)
+    page_left, _, page_w, _ = capture.page_box
+    fold = page_left + page_w // 2
+
+    split = given_split(made, fold, capture.image.shape[0], name="0003.tif")
+    left = split_leaf(made, split, Side.LEFT)
+
+    assert split.method == "given" and split.confidence == 1.0
+    assert to_derivative(left.affine, fold, 500)[0] == pytest.approx(left.width, abs=1.5)
+    with pytest.raises(ImageError, match=r"0003\.tif.*split x=5 does not fall inside the page"):
+        given_split(made, 5, capture.image.shape[0], name="0003.tif")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,36 @@ def test_premis_document_validates_and_links_agents() -> None:
     links = document.findall(".//premis:linkingAgentIdentifier/premis:linkingAgentIdentifierValue", NS)
     assert [link.text for link in links] == [SHUYING.identifier, SHUYING.identifier, "张三", "tesseract-5.3.0"]
     assert document.find(".//premis:size", NS).text == "1001"
+
+
+def test_a_split_master_is_one_file_and_two_page_divs_each_pointing_at_its_region(batch: Batch) -> None:
+    split = replace(batch, pages=tuple(replace(p, split=True) if p.order == 2 else p for p in batch.pages))
+    files = make_files(batch)
+    master = files.pages["p0002"].master
+    pages = {k: v for k, v in files.pages.items() if k != "p0002"}
+    for leaf_id, region in (("p0002r", (2400, 0, 4800, 3500)), ("p0002l", (0, 0, 2400, 3500))):
+        pages[leaf_id] = PageFiles(master=master, region=region, access_url=f"https://iiif.example.org/iiif/3/x~{leaf_id}",
+                                   alto=PayloadFile(f"data/ocr/{leaf_id}.alto.xml", digests(len(leaf_id) + 500)))
+    events = [*make_events(), Event(EventType.CREATION, "2024-05-01T09:30:00+08:00", "access derivative",
+                                    Outcome.SUCCESS, agents=(SHUYING,), object_ids=("p0002l",))]
+
+    mets = build_mets(split, MetsFiles(pages=pages, metadata=files.metadata), events, now=NOW)
+
+    validate_xml(mets, "mets", document="mets.xml")
+    ns = NAMESPACES
+    assert len(mets.xpath("//mets:fileGrp[@USE='MASTER']/mets:file[@ID='MASTER_p0002']", namespaces=ns)) == 1
+    divs = mets.xpath("//mets:structMap[@TYPE='PHYSICAL']/mets:div/mets:div", namespaces=ns)
+    assert [(d.get("ID"), d.get("ORDER"), d.get("LABEL")) for d in divs] == [
+        ("PHYS_p0001", "1", "封面"), ("PHYS_p0002r", "2", "卷一 葉一上a"), ("PHYS_p0002l", "3", "卷一 葉一上b"),
+        ("PHYS_p0003", "4", "卷一 葉一下"), ("PHYS_p0004", "5", "色卡")]
+    areas = [(a.get("FILEID"), a.get("SHAPE"), a.get("COORDS")) for a in mets.xpath("//mets:area", namespaces=ns)]
+    assert areas == [("MASTER_p0002", "RECT", "2400,0,4800,3500"), ("MASTER_p0002", "RECT", "0,0,2400,3500")]
+    left = divs[2]
+    assert left.xpath("mets:fptr/@FILEID", namespaces=ns) == ["ACCESS_p0002l", "ALTO_p0002l"]
+    # The derivative event of the left leaf is on its div only; the QC event about the master on both leaves.
+    event_of = {d.get("ID"): d.get("ADMID", "").split() for d in divs}
+    derivative_event = mets.xpath("//mets:digiprovMD[.//premis:eventDetailInformation or .//premis:eventType]"
+                                  "[contains(., 'access derivative')]/@ID", namespaces=ns)[0]
+    assert derivative_event in event_of["PHYS_p0002l"] and derivative_event not in event_of["PHYS_p0002r"]
+    qc_event = mets.xpath("//mets:digiprovMD[contains(., 'image quality control')]/@ID", namespaces=ns)[0]
+    assert qc_event in event_of["PHYS_p0002r"] and qc_event in event_of["PHYS_p0002l"]
