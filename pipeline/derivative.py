@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyvips
 
-from pipeline.batch import Side
+from pipeline.batch import Leaf, Side
 from pipeline.crop import PageCrop, find_page
 from pipeline.errors import ImageError
 from pipeline.deskew import Affine, DeskewResult, SkewEstimate, deskew, estimate_skew
@@ -98,6 +98,20 @@ def make_access_image(master: pyvips.Image, *, turn_upright: bool = True, crop: 
     cropped = result.image.crop(left, top, width, height)
     affine = compose((1.0, 0.0, -float(left), 0.0, 1.0, -float(top)), affine)
     return AccessImage(cropped, orientation, estimate, result, found, affine)
+
+
+def make_leaf_image(master: pyvips.Image, leaf: Leaf, *, kept_as_shot: bool = False) -> AccessImage:
+    """The access image of one leaf; a two-leaf master is deskewed and cropped whole, then cut.
+
+    ``kept_as_shot`` pages (colour targets, spines) are neither turned nor cropped.
+    """
+    made = make_access_image(master, turn_upright=not kept_as_shot, crop=not kept_as_shot)
+    if leaf.side is Side.WHOLE:
+        return made
+    given = leaf.master.split_x
+    split = (locate_split(made.image) if given is None
+             else given_split(made, given, master.height, name=leaf.file))
+    return split_leaf(made, split, leaf.side)
 
 
 def locate_page(image: pyvips.Image, estimate: SkewEstimate, result: DeskewResult) -> PageCrop:

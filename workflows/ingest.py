@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 
 import luigi
-import pyvips
 
 from pipeline import access, images, ocr, qc
-from pipeline.batch import Batch, Leaf, PageType, Side
+from pipeline.batch import Batch, Leaf, PageType
 from pipeline.checksums import digest_file, verify_file
-from pipeline.derivative import AccessImage, given_split, locate_split, make_access_image, split_leaf
+from pipeline.derivative import make_leaf_image
 from pipeline.errors import BatchError
 from pipeline.intake import duplicate_problems, language_problems, master_problems
 from pipeline.ocr.engines import page_override
@@ -129,7 +128,9 @@ class Derivative(PageTask):
         master = batch.master_path(leaf.master)
         expected = master_digests(self.layout)[leaf.master.page_id]
         verify_file(master, expected, name=leaf.file)  # process exactly the bytes we checksummed
-        made = leaf_access_image(leaf, images.load_page(master, sequential=False))
+        # Pages that are not read (colour targets, spines) are left the way they were shot.
+        made = make_leaf_image(images.load_page(master, sequential=False), leaf,
+                               kept_as_shot=leaf.page_type in NO_OCR_TYPES)
         with atomic_path(self.layout.derivative(self.page_id), directory=True) as tmp:
             access.write_pyramid(made.image, tmp / "access.tif")
             info = {"width": made.width, "height": made.height, "angle": made.estimate.angle,
@@ -141,19 +142,6 @@ class Derivative(PageTask):
                     "event": events.derivative(batch, leaf, made).as_dict()}
             (tmp / "deskew.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
         verify_file(master, expected, name=leaf.file)
-
-
-def leaf_access_image(leaf: Leaf, master: pyvips.Image) -> AccessImage:
-    """The access image of one leaf; a two-leaf master is deskewed and cropped whole, then cut."""
-    # Pages that are not read (colour targets, spines) are left the way they were shot.
-    kept_as_shot = leaf.page_type in NO_OCR_TYPES
-    made = make_access_image(master, turn_upright=not kept_as_shot, crop=not kept_as_shot)
-    if leaf.side is Side.WHOLE:
-        return made
-    given = leaf.master.split_x
-    split = (locate_split(made.image) if given is None
-             else given_split(made, given, master.height, name=leaf.file))
-    return split_leaf(made, split, leaf.side)
 
 
 class Ocr(PageTask):
