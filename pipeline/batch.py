@@ -18,7 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.errors import BatchError, Problem
+from pipeline.identifiers import DEFAULT_TEMPLATE, persistent_id
 from pipeline.languages import SUPPORTED, models_for
+from pipeline.structure import Division, LeafRef, logical_structure, parse_structure
 from pipeline.validation import json_errors
 
 
@@ -162,6 +164,8 @@ class Batch:
     volume_label: str = ""
     title_lang: str = "zh-Hant"
     source_organization: str = ""
+    persistent_id: str = ""  # item.persistent_id, else the persistent_id setting's template (see pid)
+    structure: tuple[Division, ...] = ()  # batch.json's juan and sections (pipeline.structure)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -190,6 +194,17 @@ class Batch:
 
     def leaf(self, page_id: str) -> Leaf:
         return next(leaf for leaf in self.leaves if leaf.page_id == page_id)
+
+    @property
+    def pid(self) -> str:
+        """The item's persistent identifier: as given, else urn:uuid from the item id."""
+        return self.persistent_id or persistent_id(DEFAULT_TEMPLATE, self.item_id)
+
+    @property
+    def logical(self) -> Division:
+        """The work > volume > juan > section tree the METS logical structMap and the manifest's ranges show."""
+        return logical_structure(self.title, [leaf.page_id for leaf in self.leaves], self.structure,
+                                 volume_label=self.volume_label, volume_number=self.volume_number)
 
 
 BATCH_FILE = "batch.json"
@@ -220,7 +235,16 @@ def load_batch(folder: Path) -> Batch:
         raise BatchError(problems)
     # Use each name as stored on disk, so NFD names written by a Mac still open.
     pages = [replace(p, file=present[_page_key(p.file)]) for p in pages]
-    return _batch_from(folder, data, pages)
+    return _with_structure(_batch_from(folder, data, pages), data.get("structure", []))
+
+
+def _with_structure(batch: Batch, entries: list[dict]) -> Batch:
+    """Resolve the structure's leaf ranges, which needs the leaves a split image gives."""
+    refs = [LeafRef(leaf.page_id, leaf.label) for leaf in batch.leaves]
+    divisions, problems = parse_structure(entries, refs)
+    if problems:
+        raise BatchError(problems)
+    return replace(batch, structure=divisions)
 
 
 def _language_problems(data: dict) -> list[Problem]:
@@ -432,5 +456,6 @@ def _batch_from(folder: Path, data: dict, pages: list[Page]) -> Batch:
         volume_label=volume.get("label", ""),
         title_lang=item.get("title_lang", "zh-Hant"),
         source_organization=item.get("source_organization", ""),
+        persistent_id=item.get("persistent_id", ""),
         extra={"title_en": item["title_en"]} if "title_en" in item else {},
     )

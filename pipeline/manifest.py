@@ -5,12 +5,16 @@ fetching info.json (prezi3's ``create_canvas_from_iiif`` would). URL layout::
 
     {base_url}/iiif/{item_id}/manifest.json            the manifest
     {base_url}/iiif/{item_id}/canvas/{page_id}         a canvas
+    {base_url}/iiif/{item_id}/range/LOG_nnnn           a range (juan, section): the METS logical div's id
     {base_url}/iiif/3/{item_id}~{page_id}              the page's Image API 3 service
     {base_url}/iiif/{item_id}/search/{1,2}             Content Search 1.0 and 2.0 (autocomplete/{1,2})
 
 Woodblock books read right to left, so vertical-rl batches get viewingDirection
 "right-to-left" and behavior "paged" (so viewers pair the two half-leaves of a spread).
 Covers stay paged so spreads still pair; colour targets and spines are "non-paged".
+``structures`` (the table of contents) is written from the same tree as the METS
+logical structMap (:attr:`Batch.logical`): one range per juan, preface … with its
+sections nested, each range's id ending in its METS div's id.
 :func:`build_manifest` returns a plain dict in a stable key order; write it with
 :func:`dump_manifest`.
 """
@@ -32,9 +36,10 @@ from iiif_prezi3 import (
 )
 
 from pipeline.batch import Batch, Leaf, PageType, ScriptDirection
+from pipeline.structure import Division, div_ids
 
 __all__ = ["CanvasSource", "build_manifest", "canvas_id", "dump_manifest", "image_service_id", "manifest_id",
-           "search_services"]
+           "ranges", "search_services"]
 
 ALTO_PROFILE = "http://www.loc.gov/standards/alto/v4/alto.xsd"
 THUMBNAIL_SIZE = "!200,200"
@@ -92,7 +97,36 @@ def build_manifest(batch: Batch, canvases: list[CanvasSource], *, base_url: str)
         manifest.thumbnail = [_thumbnail(ordered[0].image_service_id)]
     built = json.loads(manifest.json())
     built["service"] = search_services(base_url, batch.item_id)  # plain dicts: Search 1.0 uses @id/@type
+    structures = ranges(batch, base_url)
+    if structures:
+        built["structures"] = structures
     return _ordered(built)
+
+
+def ranges(batch: Batch, base_url: str) -> list[dict[str, Any]]:
+    """The manifest's ``structures``: the divisions below the work and volume, as nested ranges."""
+    logical = batch.logical
+    ids = div_ids(logical)
+    top = logical.children[0].children if logical.children and logical.children[0].kind == "volume" \
+        else logical.children
+    leaves = {leaf.page_id: leaf for leaf in batch.leaves}
+    return [_range(batch, division, ids, leaves, base_url) for division in top]
+
+
+def _range(batch: Batch, division: Division, ids: dict[int, str], leaves: dict[str, Leaf],
+           base_url: str) -> dict[str, Any]:
+    """A range lists its leaves in reading order, a nested range in place of the leaves it holds."""
+    items: list[dict[str, Any]] = []
+    placed: set[int] = set()
+    for leaf_id in division.leaf_ids:
+        child = next((c for c in division.children if leaf_id in c.leaf_ids), None)
+        if child is None:
+            items.append({"id": canvas_id(base_url, batch.item_id, leaves[leaf_id]), "type": "Canvas"})
+        elif id(child) not in placed:
+            placed.add(id(child))
+            items.append(_range(batch, child, ids, leaves, base_url))
+    return {"id": f"{base_url.rstrip('/')}/iiif/{batch.item_id}/range/{ids[id(division)]}", "type": "Range",
+            "label": {batch.title_lang: [division.label]}, "items": items}
 
 
 def search_services(base_url: str, item_id: str) -> list[dict[str, Any]]:
@@ -169,6 +203,7 @@ def _metadata(batch: Batch) -> list[KeyValueString]:
         ("索書號", "Call number", batch.call_number, "none"),
         ("普查編號", "Census number", batch.census_number, "none"),
         ("冊", "Volume", batch.volume_label, CATALOGUE_LANG),
+        ("永久標識", "Persistent identifier", batch.pid, "none"),
     ]
     return [
         KeyValueString(label={"zh-Hant": [zh], "en": [en]}, value={language: [value]})

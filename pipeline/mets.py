@@ -2,13 +2,19 @@
 
 Layout of the document::
 
+    mets         OBJID = the item's persistent identifier (pipeline.identifiers)
     metsHdr      CREATEDATE = now; CREATOR agents: Shuying (software) and the library
     dmdSec       DMD_MODS: the MODS record (pipeline.mods)
-    amdSec       techMD TECH_<page> per master (premis:object with SHA-256/SHA-512 fixity)
+    amdSec       techMD TECH_<page> per master, TECH_<file id> per other payload file:
+                 premis:object with a UUID, SHA-256/SHA-512 fixity and the PRONOM format
                  digiprovMD EVENT_nnnn per event, AGENT_nnnn per agent (PREMIS 3)
-    fileSec      fileGrp MASTER, ACCESS (IIIF Image services, outside the AIP), ALTO,
-                 TEXT, METADATA (qc.json, batch.json …)
+    fileSec      fileGrp MASTER, ALTO, TEXT, METADATA (qc.json, batch.json …)
     structMap    PHYSICAL: div physSequence > one div per page (leaf) in reading order
+    structMap    LOGICAL: work > 冊 volume > 卷 juan > sections (pipeline.structure)
+    structLink   smLink from every logical div to the page divs it spans (as DFG-Viewer reads it)
+
+No access URL is written: the AIP outlives any server address. Access copies are
+found from the persistent identifier (OBJID) in the publish area and the catalogue.
 
 A master that shows two leaves (a spread, an uncut double leaf) is one MASTER file and
 two page divs, each pointing at its part of the master with ``mets:area`` (SHAPE RECT,
@@ -34,9 +40,12 @@ from lxml import etree
 import pipeline
 from pipeline.batch import Batch, Leaf, PageType
 from pipeline.checksums import Digests
+from pipeline.formats import FileFormat
+from pipeline.identifiers import object_uuid
 from pipeline.mods import MODS_VERSION, build_mods
 from pipeline.premis import Agent, AgentType, Event, FileObject, agent_xml, agents_of, event_xml, object_xml
-from pipeline.xmlns import NAMESPACES, XLINK_HREF, XSI_SCHEMA_LOCATION, schema_location, tag
+from pipeline.structure import Division, div_ids
+from pipeline.xmlns import NAMESPACES, XLINK_HREF, XSI_SCHEMA_LOCATION, attr, schema_location, tag
 
 __all__ = [
     "MetsFiles",
@@ -50,7 +59,6 @@ __all__ = [
 ]
 
 PAYLOAD_PREFIX = "data/"
-IIIF_INFO_TYPE = 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
 # An explicit table, not the mimetypes module: that one reads /etc/mime.types, so the
 # same AIP would get different METS on different machines.
 FORMATS: dict[str, tuple[str, str]] = {
@@ -70,15 +78,16 @@ UNKNOWN_FORMAT = ("application/octet-stream", "unknown")
 
 @dataclass(frozen=True)
 class PayloadFile:
-    """A file inside the bag: its path relative to the bag (``data/…``) and its digests."""
+    """A file inside the bag: its path relative to the bag (``data/…``), digests and PRONOM format."""
 
     path: str
     digests: Digests
+    format: FileFormat | None = None  # None: not identified; the suffix table names it
 
 
 @dataclass(frozen=True)
 class PageFiles:
-    """The files of one page (leaf): master (required), IIIF service URL, ALTO and text (optional).
+    """The files of one page (leaf): master (required), ALTO and text (optional).
 
     ``region`` is the part of the master a leaf of a two-leaf master shows (x1, y1, x2, y2
     in master pixels); None when the page is the whole master.
@@ -86,7 +95,6 @@ class PageFiles:
 
     master: PayloadFile
     region: tuple[int, int, int, int] | None = None
-    access_url: str = ""  # IIIF Image service id, e.g. https://host/iiif/3/item~p0001
     alto: PayloadFile | None = None
     text: PayloadFile | None = None
 
@@ -126,7 +134,7 @@ def build_mets(
     event_ids = {e.identifier: f"EVENT_{i:04d}" for i, e in enumerate(ordered, start=1)}
     root = etree.Element(tag("mets", "mets"), nsmap=_nsmap())
     root.set(XSI_SCHEMA_LOCATION, schema_location("mets", "mods", "premis"))
-    root.set("OBJID", batch.item_id)
+    root.set("OBJID", batch.pid)
     root.set("LABEL", batch.title)
     root.set("TYPE", "book")
     root.append(_header(batch, software, now))
@@ -134,6 +142,9 @@ def build_mets(
     root.append(_amd_sec(batch, files, ordered, event_ids, software))
     root.append(_file_sec(batch, files))
     root.append(_struct_map(batch, files, _events_by_page(batch, files, ordered, event_ids)))
+    logical = batch.logical
+    root.append(_logical_map(logical))
+    root.append(_struct_link(logical))
     return etree.ElementTree(root)
 
 
@@ -174,16 +185,61 @@ def _amd_sec(
     batch: Batch, files: MetsFiles, events: list[Event], event_ids: Mapping[str, str], software: Agent
 ) -> etree._Element:
     amd = etree.Element(tag("mets", "amdSec"), ID="AMD")
-    masters = _masters(batch, files)
-    for page in batch.pages:
-        master = masters[page.page_id]
-        obj = FileObject(page.page_id, master.digests, file_format(master.path)[1], original_name=page.file)
-        _md(amd, "techMD", f"TECH_{page.page_id}", "PREMIS:OBJECT", object_xml(obj))
+    objects = _file_objects(batch, files)
+    for tech_id, obj in objects.items():
+        _md(amd, "techMD", tech_id, "PREMIS:OBJECT", object_xml(obj))
+    uuids = _object_uuids(batch, files, objects)
     for event in events:
-        _md(amd, "digiprovMD", event_ids[event.identifier], "PREMIS:EVENT", event_xml(event))
+        _md(amd, "digiprovMD", event_ids[event.identifier], "PREMIS:EVENT", event_xml(event, uuids))
     for index, agent in enumerate(agents_of(events, software), start=1):
         _md(amd, "digiprovMD", f"AGENT_{index:04d}", "PREMIS:AGENT", agent_xml(agent))
     return amd
+
+
+def _file_objects(batch: Batch, files: MetsFiles) -> dict[str, FileObject]:
+    """Every payload file as a PREMIS object, by techMD id: masters by page, the rest by file id."""
+    objects = {}
+    masters = _masters(batch, files)
+    for page in batch.pages:
+        objects[f"TECH_{page.page_id}"] = _file_object(batch, page.page_id, masters[page.page_id],
+                                                       original_name=page.file)
+    for file_id, payload in _other_files(batch, files):
+        objects[f"TECH_{file_id}"] = _file_object(batch, payload.path, payload)
+    return objects
+
+
+def _file_object(batch: Batch, object_id: str, payload: PayloadFile, original_name: str = "") -> FileObject:
+    found = payload.format
+    name = found.name if found and found.known else file_format(payload.path)[1]
+    return FileObject(object_id, payload.digests, name, original_name=original_name,
+                      uuid=object_uuid(batch.pid, payload.path, payload.digests.sha256),
+                      format_version=found.version if found else "", puid=found.puid if found else "")
+
+
+def _object_uuids(batch: Batch, files: MetsFiles, objects: Mapping[str, FileObject]) -> dict[str, str]:
+    """Map what events name (page ids, bag paths, hrefs) to object UUIDs, as _events_by_page keys them."""
+    uuids = {obj.object_id: obj.uuid for obj in objects.values()}
+    for page_id, master in _masters(batch, files).items():
+        uuids.setdefault(master.path, uuids[page_id])
+    for leaf in batch.leaves:
+        uuids.setdefault(leaf.page_id, uuids[leaf.master.page_id])
+    for obj_id, value in list(uuids.items()):
+        if obj_id.startswith(PAYLOAD_PREFIX):
+            uuids.setdefault(href_of(obj_id), value)
+    return uuids
+
+
+def _other_files(batch: Batch, files: MetsFiles) -> list[tuple[str, PayloadFile]]:
+    """The payload files that are not masters, with their METS file ids."""
+    found: list[tuple[str, PayloadFile]] = []
+    for page in batch.leaves:
+        page_files = files.pages[page.page_id]
+        if page_files.alto:
+            found.append((f"ALTO_{page.page_id}", page_files.alto))
+        if page_files.text:
+            found.append((f"TEXT_{page.page_id}", page_files.text))
+    found += [(f"METADATA_{i:04d}", payload) for i, payload in enumerate(files.metadata, start=1)]
+    return found
 
 
 def _md(amd: etree._Element, section: str, md_id: str, md_type: str, content: etree._Element) -> None:
@@ -194,19 +250,11 @@ def _md(amd: etree._Element, section: str, md_id: str, md_type: str, content: et
 
 def _file_sec(batch: Batch, files: MetsFiles) -> etree._Element:
     file_sec = etree.Element(tag("mets", "fileSec"))
-    groups: dict[str, list[etree._Element]] = {"MASTER": [], "ACCESS": [], "ALTO": [], "TEXT": [], "METADATA": []}
+    groups: dict[str, list[etree._Element]] = {"MASTER": [], "ALTO": [], "TEXT": [], "METADATA": []}
     for page_id, master in _masters(batch, files).items():
         groups["MASTER"].append(_payload_file(f"MASTER_{page_id}", master, f"TECH_{page_id}"))
-    for page in batch.leaves:
-        page_files = files.pages[page.page_id]
-        if page_files.access_url:
-            groups["ACCESS"].append(_access_file(f"ACCESS_{page.page_id}", page_files.access_url))
-        if page_files.alto:
-            groups["ALTO"].append(_payload_file(f"ALTO_{page.page_id}", page_files.alto))
-        if page_files.text:
-            groups["TEXT"].append(_payload_file(f"TEXT_{page.page_id}", page_files.text))
-    for index, payload in enumerate(files.metadata, start=1):
-        groups["METADATA"].append(_payload_file(f"METADATA_{index:04d}", payload))
+    for file_id, payload in _other_files(batch, files):
+        groups[file_id.split("_", 1)[0]].append(_payload_file(file_id, payload, f"TECH_{file_id}"))
     for use, members in groups.items():
         if members:
             group = _sub(file_sec, "fileGrp", USE=use)
@@ -230,12 +278,6 @@ def _payload_file(file_id: str, payload: PayloadFile, adm_id: str = "") -> etree
     if adm_id:
         element.set("ADMID", adm_id)
     _flocat(element, href_of(payload.path))
-    return element
-
-
-def _access_file(file_id: str, url: str) -> etree._Element:
-    element = etree.Element(tag("mets", "file"), ID=file_id, MIMETYPE=IIIF_INFO_TYPE)
-    _flocat(element, url)
     return element
 
 
@@ -277,15 +319,40 @@ def _page_div(page: Leaf, page_files: PageFiles, event_ids: list[str]) -> etree.
     else:
         _sub(master, "area", FILEID=f"MASTER_{page.master.page_id}", SHAPE="RECT",
              COORDS=",".join(str(v) for v in page_files.region))
-    present = [
-        ("ACCESS", bool(page_files.access_url)),
-        ("ALTO", page_files.alto is not None),
-        ("TEXT", page_files.text is not None),
-    ]
-    for use, has_file in present:
-        if has_file:
+    for use, present in (("ALTO", page_files.alto), ("TEXT", page_files.text)):
+        if present is not None:
             _sub(div, "fptr", FILEID=f"{use}_{page.page_id}")
     return div
+
+
+def _logical_map(logical: Division) -> etree._Element:
+    struct_map = etree.Element(tag("mets", "structMap"), TYPE="LOGICAL")
+    ids = div_ids(logical)
+
+    def add(parent: etree._Element, division: Division, order: int) -> None:
+        div = _sub(parent, "div", ID=ids[id(division)], TYPE=division.mets_type, LABEL=division.label)
+        if division is logical:
+            div.set("DMDID", "DMD_MODS")
+        else:
+            div.set("ORDER", str(order))
+        for number, child in enumerate(division.children, start=1):
+            add(div, child, number)
+
+    add(struct_map, logical, 0)
+    return struct_map
+
+
+def _struct_link(logical: Division) -> etree._Element:
+    """Link the work to the physical sequence and every other logical div to each page it spans."""
+    link = etree.Element(tag("mets", "structLink"))
+    ids = div_ids(logical)
+    for division in logical.walk():
+        targets = ["PHYS_0000"] if division is logical else [f"PHYS_{leaf}" for leaf in division.leaf_ids]
+        for target in targets:
+            sm_link = _sub(link, "smLink")
+            sm_link.set(attr("xlink", "from"), ids[id(division)])
+            sm_link.set(attr("xlink", "to"), target)
+    return link
 
 
 def _events_by_page(

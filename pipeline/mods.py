@@ -17,6 +17,7 @@ layout (行款)               physicalDescription/note[@type=layout]
 annotations (批校题跋)      note[@type=handwritten] (LoC MODS note type), displayLabel 批校题跋
 seals (钤印)                note[@type=ownership] (LoC MODS note type), displayLabel 钤印
 item_id                     identifier[@type=local]
+persistent identifier       identifier[@type=urn|ark|hdl|uri] (pipeline.identifiers)
 census_number (普查编号)    identifier[@type=census]
 call_number (索书号)        location/shelfLocator, with physicalLocation = source_organization
 languages                   language/languageTerm[@type=code][@authority=rfc5646]
@@ -37,6 +38,7 @@ from lxml import etree
 
 import pipeline
 from pipeline.batch import Batch, Creator, MaterialType
+from pipeline.identifiers import scheme_of
 from pipeline.xmlns import NAMESPACES, XSI_SCHEMA_LOCATION, schema_location, tag
 
 __all__ = ["MODS_VERSION", "build_mods"]
@@ -160,6 +162,7 @@ def _notes(mods: etree._Element, batch: Batch) -> None:
 
 def _identifiers(mods: etree._Element, batch: Batch) -> None:
     _sub(mods, "identifier", batch.item_id).set("type", "local")
+    _sub(mods, "identifier", batch.pid).set("type", scheme_of(batch.pid))
     if batch.census_number:
         census = _sub(mods, "identifier", batch.census_number)
         census.set("type", "census")

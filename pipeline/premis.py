@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 
 from pipeline.checksums import Digests
+from pipeline.identifiers import agent_uuid
 from pipeline.xmlns import NAMESPACES, XSI_SCHEMA_LOCATION, attr, schema_location, tag
 
 __all__ = [
@@ -56,6 +57,10 @@ PREMIS_VERSION = "3.0"
 EVENT_TYPE_AUTHORITY = "http://id.loc.gov/vocabulary/preservation/eventType"
 HASH_AUTHORITY = "http://id.loc.gov/vocabulary/preservation/cryptographicHashFunctions"
 LOCAL = "local"
+UUID_TYPE = "UUID"
+URN_UUID = "urn:uuid:"
+PRONOM = "PRONOM"
+FORMAT_REGISTRY_ROLE_AUTHORITY = "http://id.loc.gov/vocabulary/preservation/formatRegistryRole"
 # uuid5 namespace for event identifiers derived from an event's content: the same
 # event recorded twice gets the same id, so re-runs stay byte-identical.
 _EVENT_NAMESPACE = uuid.UUID("1b9f8b0e-4c52-5d3a-9a51-5c1e0a7b3f10")
@@ -102,6 +107,11 @@ class Agent:
     def identifier(self) -> str:
         """Return a stable local identifier, e.g. ``tesseract-5.3.0``."""
         return f"{self.name}-{self.version}" if self.version else self.name
+
+    @property
+    def uuid(self) -> str:
+        """Return the agent's UUID, derived from its name and version (the same on every machine)."""
+        return agent_uuid(self.name, self.version)
 
     def as_dict(self) -> dict[str, str]:
         return {"name": self.name, "agent_type": self.agent_type.value, "version": self.version, "role": self.role}
@@ -167,12 +177,19 @@ class Event:
 
 @dataclass(frozen=True)
 class FileObject:
-    """A file as PREMIS describes it: identifier, fixity, size, format, original name."""
+    """A file as PREMIS describes it: identifiers, fixity, size, format, original name.
+
+    ``object_id`` is the local identifier events link to (a page id, a bag path);
+    ``uuid``, when given, is the primary identifier. ``puid`` is the PRONOM format id.
+    """
 
     object_id: str
     digests: Digests
     format_name: str
     original_name: str = ""
+    uuid: str = ""
+    format_version: str = ""
+    puid: str = ""
 
 
 def premis_xml(events: Iterable[Event], agents: Iterable[Agent], objects: Iterable[FileObject]) -> etree._Element:
@@ -180,7 +197,10 @@ def premis_xml(events: Iterable[Event], agents: Iterable[Agent], objects: Iterab
     root = etree.Element(tag("premis", "premis"), nsmap=_nsmap())
     root.set(XSI_SCHEMA_LOCATION, schema_location("premis"))
     root.set("version", PREMIS_VERSION)
-    for child in [*map(object_xml, objects), *map(event_xml, events), *map(agent_xml, _unique(agents))]:
+    objects = list(objects)
+    uuids = {o.object_id: o.uuid for o in objects if o.uuid}
+    for child in [*map(object_xml, objects), *(event_xml(e, uuids) for e in events),
+                  *map(agent_xml, _unique(agents))]:
         root.append(child)
     return root
 
@@ -189,6 +209,8 @@ def object_xml(obj: FileObject) -> etree._Element:
     """Build a ``premis:object`` of type file with SHA-256 and SHA-512 fixity, size and format."""
     element = etree.Element(tag("premis", "object"), nsmap=_nsmap())
     element.set(attr("xsi", "type"), "premis:file")
+    if obj.uuid:
+        _identifier(element, "objectIdentifier", UUID_TYPE, obj.uuid)
     _identifier(element, "objectIdentifier", LOCAL, obj.object_id)
     characteristics = _sub(element, "objectCharacteristics")
     _sub(characteristics, "compositionLevel", "0")
@@ -199,17 +221,34 @@ def object_xml(obj: FileObject) -> etree._Element:
         algorithm.set("authorityURI", HASH_AUTHORITY)
         _sub(fixity, "messageDigest", value)
     _sub(characteristics, "size", str(obj.digests.size))
-    designation = _sub(_sub(characteristics, "format"), "formatDesignation")
-    _sub(designation, "formatName", obj.format_name)
+    _format(_sub(characteristics, "format"), obj)
     if obj.original_name:
         _sub(element, "originalName", obj.original_name)
     return element
 
 
-def event_xml(event: Event) -> etree._Element:
-    """Build a ``premis:event`` linking its agents and objects by local identifier."""
+def _format(element: etree._Element, obj: FileObject) -> None:
+    designation = _sub(element, "formatDesignation")
+    _sub(designation, "formatName", obj.format_name)
+    if obj.format_version:
+        _sub(designation, "formatVersion", obj.format_version)
+    if obj.puid:
+        registry = _sub(element, "formatRegistry")
+        _sub(registry, "formatRegistryName", PRONOM)
+        _sub(registry, "formatRegistryKey", obj.puid)
+        role = _sub(registry, "formatRegistryRole", "specification")
+        role.set("authority", "formatRegistryRole")
+        role.set("authorityURI", FORMAT_REGISTRY_ROLE_AUTHORITY)
+
+
+def event_xml(event: Event, object_uuids: Mapping[str, str] | None = None) -> etree._Element:
+    """Build a ``premis:event`` linking its agents by UUID and its objects by UUID where known.
+
+    ``object_uuids`` maps the local ids events record (page ids, bag paths) to the
+    UUIDs of the objects described beside the event; others stay local identifiers.
+    """
     element = etree.Element(tag("premis", "event"), nsmap=_nsmap())
-    _identifier(element, "eventIdentifier", LOCAL, event.identifier)
+    _identifier(element, "eventIdentifier", *_typed(event.identifier))
     event_type = _sub(element, "eventType", event.event_type.value)
     event_type.set("authority", "eventType")
     event_type.set("authorityURI", EVENT_TYPE_AUTHORITY)
@@ -221,16 +260,28 @@ def event_xml(event: Event) -> etree._Element:
     if event.outcome_detail:
         _sub(_sub(outcome, "eventOutcomeDetail"), "eventOutcomeDetailNote", event.outcome_detail)
     for agent in event.agents:
-        link = _identifier(element, "linkingAgentIdentifier", LOCAL, agent.identifier)
+        link = _identifier(element, "linkingAgentIdentifier", UUID_TYPE, agent.uuid)
         _sub(link, "linkingAgentRole", agent.role)
+    known = object_uuids or {}
     for object_id in event.object_ids:
-        _identifier(element, "linkingObjectIdentifier", LOCAL, object_id)
+        if object_id in known:
+            _identifier(element, "linkingObjectIdentifier", UUID_TYPE, known[object_id])
+        else:
+            _identifier(element, "linkingObjectIdentifier", LOCAL, object_id)
     return element
+
+
+def _typed(identifier: str) -> tuple[str, str]:
+    """Split ``urn:uuid:…`` into PREMIS type UUID and the bare UUID; anything else is local."""
+    if identifier.startswith(URN_UUID):
+        return UUID_TYPE, identifier[len(URN_UUID):]
+    return LOCAL, identifier
 
 
 def agent_xml(agent: Agent) -> etree._Element:
     """Build a ``premis:agent`` with name, type and (for software) version."""
     element = etree.Element(tag("premis", "agent"), nsmap=_nsmap())
+    _identifier(element, "agentIdentifier", UUID_TYPE, agent.uuid)
     _identifier(element, "agentIdentifier", LOCAL, agent.identifier)
     _sub(element, "agentName", agent.name)
     _sub(element, "agentType", agent.agent_type.value)

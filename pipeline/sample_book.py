@@ -51,6 +51,20 @@ def batch_document(item_id: str, files: list[tuple[str, str, str]], *, ppi: int)
     }
 
 
+def _structure(labels: list[str]) -> dict:
+    """卷一 over the text pages; with four or more, its first two chapters (篇) as sections."""
+    if not labels:
+        return {}
+    juan: dict = {"type": "juan", "label": "卷一", "first": labels[0], "last": labels[-1]}
+    if len(labels) >= 4:
+        half = len(labels) // 2
+        juan["sections"] = [
+            {"type": "section", "label": "學而第一", "first": labels[0], "last": labels[half - 1]},
+            {"type": "section", "label": "為政第二", "first": labels[half], "last": labels[-1]},
+        ]
+    return {"structure": [juan]}
+
+
 def write_sample_batch(dest: Path, *, pages: int = 8, item_id: str = "demo-lunyu",
                        width: int = 1800, height: int = 2600, ppi: int = 400, seed: int = 7) -> Path:
     """Write ``pages`` page images (a cover, then text pages) and batch.json into ``dest``."""
@@ -67,7 +81,7 @@ def write_sample_batch(dest: Path, *, pages: int = 8, item_id: str = "demo-lunyu
             image, label, kind = rendered.image, page_label(index - 1), "page"
         _save_tiff(image, dest / name, ppi)
         files.append((name, label, kind))
-    document = batch_document(item_id, files, ppi=ppi)
+    document = {**batch_document(item_id, files, ppi=ppi), **_structure([lab for _, lab, kind in files if kind == "page"])}
     (dest / "batch.json").write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
     return dest
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pipeline.errors import ShuyingError
+from pipeline.identifiers import check_template
 
 PACKAGED_STORAGE_CONFIG = Path(__file__).resolve().parent / "storage.toml"
 
@@ -30,6 +31,9 @@ SETTINGS = (
     Setting("storage_config", "", "Storage locations file; default: the packaged storage_config/storage.toml."),
     Setting("base_url", "http://127.0.0.1:8182", "Public base URL of the IIIF server, used in manifests."),
     Setting("organization", "", "Holding institution for METS and bag-info when a batch names none."),
+    Setting("persistent_id", "urn:uuid:{uuid}",
+            "Template of an item's persistent identifier, with {item_id} and {uuid}: e.g. ark:/12345/{item_id} "
+            "or https://hdl.handle.net/20.500.12345/{item_id}; a batch's item.persistent_id wins."),
     Setting("ocr_timeout", 300, "Seconds before Tesseract is stopped on one page."),
     Setting("max_megapixels", 300, "Largest image accepted as a master (decompression-bomb guard)."),
 )
@@ -41,6 +45,7 @@ class Settings:
     storage_config: Path
     base_url: str
     organization: str
+    persistent_id: str
     ocr_timeout: int
     max_megapixels: int
 
@@ -99,9 +104,17 @@ def _coerce(settings: Settings) -> Settings:
         storage_config=storage.expanduser().absolute(),
         base_url=str(settings.base_url).rstrip("/"),
         organization=str(settings.organization),
+        persistent_id=_template(str(settings.persistent_id)),
         ocr_timeout=int(settings.ocr_timeout),
         max_megapixels=int(settings.max_megapixels),
     )
+
+
+def _template(value: str) -> str:
+    try:
+        return check_template(value)
+    except ValueError as exc:
+        raise ShuyingError(f"setting persistent_id: {exc}") from None
 
 
 def describe_settings() -> list[tuple[str, Any, str]]:

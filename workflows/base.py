@@ -34,6 +34,8 @@ class ShuyingTask(luigi.Task):
     home = luigi.PathParameter(significant=False, description="Data folder; ${SHUYING_HOME} in storage.toml.")
     base_url = luigi.Parameter(significant=False, description="Public base URL of the IIIF server.")
     organization = luigi.Parameter(significant=False, default="", description="Fallback holding institution.")
+    persistent_id = luigi.Parameter(significant=False, default="",
+                                    description="Template of the item's persistent identifier (pipeline.identifiers).")
     ocr_timeout = luigi.IntParameter(significant=False, default=300, description="Seconds per OCR page.")
     ocr_engine = luigi.Parameter(significant=False, default="auto",
                                  description="OCR engine asked for (--ocr-engine): auto, tesseract or ppocr.")
@@ -43,7 +45,7 @@ class ShuyingTask(luigi.Task):
         """Return the settings parameters, to pass on to required tasks."""
         return {name: getattr(self, name) for name in (
             "batch_dir", "work_root", "publish_root", "storage_config", "home", "base_url",
-            "organization", "ocr_timeout", "ocr_engine", "max_megapixels")}
+            "organization", "persistent_id", "ocr_timeout", "ocr_engine", "max_megapixels")}
 
     def batch(self) -> Batch:
         return load_batch(Path(self.batch_dir))

@@ -11,6 +11,7 @@ import pyvips
 
 from pipeline.batch import Batch, Leaf
 from pipeline.derivative import AccessImage
+from pipeline.formats import identification_tool
 from pipeline.mets import shuying_agent
 from pipeline.ocr import OcrPage
 from pipeline.premis import Agent, AgentType, Event, EventType, Outcome
@@ -119,6 +120,16 @@ def ocr(batch: Batch, page: Leaf, result: OcrPage) -> Event:
     return Event(EventType.CREATION, now_iso(), detail, Outcome.SUCCESS,
                  f"{len(result.lines)} lines, mean confidence {result.mean_confidence:.2f}{review}",
                  agents=(shuying_agent(), engine), object_ids=(page.page_id,))
+
+
+def format_identification(object_ids: tuple[str, ...], unknown: tuple[str, ...]) -> Event:
+    """Every payload file identified against PRONOM; files matching no signature are named."""
+    tool = identification_tool()
+    agent = Agent(tool.name, AgentType.SOFTWARE, tool.version)
+    outcome = Outcome.WARNING if unknown else Outcome.SUCCESS
+    note = f"no PRONOM format for {', '.join(unknown)}" if unknown else f"{len(object_ids)} files identified"
+    return Event(EventType.FORMAT_IDENTIFICATION, now_iso(), f"PRONOM identification by {tool.describe()}",
+                 outcome, note, agents=(shuying_agent(), agent), object_ids=object_ids)
 
 
 def package_creation(batch: Batch) -> Event:

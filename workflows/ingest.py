@@ -261,8 +261,8 @@ class BuildMets(QcGateParams, ShuyingTask):
         return luigi.LocalTarget(str(self.layout.mets))
 
     def execute(self) -> None:
-        mets = build_item_mets(self.batch(), self.layout, base_url=self.base_url,
-                               organization=self.organization)
+        mets = build_item_mets(self.batch(), self.layout, organization=self.organization,
+                               persistent_id=self.persistent_id)
         write_bytes_atomic(self.layout.mets, mets)
 
 
@@ -306,7 +306,7 @@ class PublishManifest(QcGateParams, ShuyingTask):
         batch = self.batch()
         # Index first: if publishing fails, the re-run indexes again (replacing the item).
         index_item(batch, self.layout, home=Path(self.home))
-        publish_item(batch, self.layout, base_url=self.base_url)
+        publish_item(batch, self.layout, base_url=self.base_url, persistent_id=self.persistent_id)
 
 
 class IngestBatch(QcGateParams, luigi.WrapperTask):
@@ -319,6 +319,7 @@ class IngestBatch(QcGateParams, luigi.WrapperTask):
     home = ShuyingTask.home
     base_url = ShuyingTask.base_url
     organization = ShuyingTask.organization
+    persistent_id = ShuyingTask.persistent_id
     ocr_timeout = ShuyingTask.ocr_timeout
     ocr_engine = ShuyingTask.ocr_engine
     max_megapixels = ShuyingTask.max_megapixels

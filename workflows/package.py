@@ -23,6 +23,9 @@ from pipeline.manifest import (
     dump_manifest,
     image_service_id,
 )
+from pipeline.formats import identify
+from pipeline.identifiers import DEFAULT_TEMPLATE
+from pipeline.identifiers import persistent_id as make_persistent_id
 from pipeline.mets import MetsFiles, PageFiles, PayloadFile, build_mets, serialize_mets
 from pipeline.premis import Event
 from pipeline.search import SearchHit, read_alto_page, search
@@ -82,24 +85,41 @@ def item_events(batch: Batch, layout: ItemLayout) -> list[Event]:
     return [events.capture(batch), *(Event.from_dict(r) for r in records), events.package_creation(batch)]
 
 
-def build_item_mets(batch: Batch, layout: ItemLayout, *, base_url: str, organization: str) -> bytes:
-    """Build and validate the item's METS; raise ValidationError with the schema errors."""
+def build_item_mets(batch: Batch, layout: ItemLayout, *, organization: str, persistent_id: str = "") -> bytes:
+    """Build and validate the item's METS; raise ValidationError with the schema errors.
+
+    Every payload file is identified against PRONOM here, from the work-area file that
+    the AIP will copy (already digest-checked by the tasks that made it). No access URL
+    goes in: the AIP must not name the server that happens to show it today.
+    """
+    batch = with_settings(batch, organization=organization, persistent_id=persistent_id)
     digests = master_digests(layout)
     pages = {}
     for page in batch.leaves:
         ocr = ocr_files(layout, page)
         pages[page.page_id] = PageFiles(
-            master=PayloadFile(master_bag_path(page.master), digests[page.master.page_id]),
+            master=_identified(master_bag_path(page.master), digests[page.master.page_id],
+                               batch.master_path(page.master)),
             region=leaf_region(layout, page),
-            access_url=image_service_id(base_url, batch.item_id, page),
-            alto=PayloadFile(ocr["alto"][1], ocr["alto"][2]) if "alto" in ocr else None,
-            text=PayloadFile(ocr["text"][1], ocr["text"][2]) if "text" in ocr else None,
+            alto=_identified(ocr["alto"][1], ocr["alto"][2], ocr["alto"][0]) if "alto" in ocr else None,
+            text=_identified(ocr["text"][1], ocr["text"][2], ocr["text"][0]) if "text" in ocr else None,
         )
-    metadata = tuple(PayloadFile(rel, digest_file(path)) for rel, path in metadata_files(batch, layout).items())
-    tree = build_mets(_with_organization(batch, organization), MetsFiles(pages, metadata),
-                      item_events(batch, layout), now=events.now())
+    metadata = tuple(_identified(rel, digest_file(path), path) for rel, path in metadata_files(batch, layout).items())
+    files = MetsFiles(pages, metadata)
+    tree = build_mets(batch, files, [*item_events(batch, layout), _identification_event(files)], now=events.now())
     validate_xml(tree, "mets", document=f"{batch.item_id}/mets.xml")
     return serialize_mets(tree)
+
+
+def _identified(bag_path: str, digests: Digests, source: Path) -> PayloadFile:
+    return PayloadFile(bag_path, digests, identify(source))
+
+
+def _identification_event(files: MetsFiles) -> Event:
+    payload = list({f.path: f for pf in files.pages.values() for f in (pf.master, pf.alto, pf.text) if f}.values())
+    payload += files.metadata
+    unknown = tuple(f.path for f in payload if f.format is not None and not f.format.known)
+    return events.format_identification(tuple(f.path for f in payload), unknown)
 
 
 def leaf_region(layout: ItemLayout, leaf: Leaf) -> tuple[int, int, int, int] | None:
@@ -111,8 +131,13 @@ def leaf_region(layout: ItemLayout, leaf: Leaf) -> tuple[int, int, int, int] | N
     return max(0, min(xs)), max(0, min(ys)), max(xs), max(ys)
 
 
-def _with_organization(batch: Batch, organization: str) -> Batch:
-    return batch if batch.source_organization or not organization else replace(batch, source_organization=organization)
+def with_settings(batch: Batch, *, organization: str = "", persistent_id: str = "") -> Batch:
+    """The batch with the library's fallbacks: holding institution, and a persistent id from the template."""
+    if organization and not batch.source_organization:
+        batch = replace(batch, source_organization=organization)
+    if not batch.persistent_id:
+        batch = replace(batch, persistent_id=make_persistent_id(persistent_id or DEFAULT_TEMPLATE, batch.item_id))
+    return batch
 
 
 def assemble_aip(batch: Batch, layout: ItemLayout, *, organization: str) -> None:
@@ -128,7 +153,7 @@ def assemble_aip(batch: Batch, layout: ItemLayout, *, organization: str) -> None
                 payload[rel] = _copy_verified(source, bag / rel, recorded, rel)
         for rel, source in {**metadata_files(batch, layout), "data/mets.xml": layout.mets}.items():
             payload[rel] = _copy_verified(source, bag / rel, digest_file(source), rel)
-        write_bag(bag, payload, bag_info_for(_with_organization(batch, organization), now=events.now()))
+        write_bag(bag, payload, bag_info_for(with_settings(batch, organization=organization), now=events.now()))
         problems = validate_bag(bag)
         if problems:
             raise AipError(layout.aip, [Problem(layout.aip_name, p) for p in problems])
@@ -185,8 +210,9 @@ def search_items(home: Path, query: str, *, item_id: str | None = None, limit: i
     return search(search_index(home), query, item_id=item_id, limit=limit)
 
 
-def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str) -> None:
+def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str, persistent_id: str = "") -> None:
     """Publish access images, ALTO and the manifest for the viewer, all at once."""
+    batch = with_settings(batch, persistent_id=persistent_id)
     canvases = []
     new = layout.publish.with_name(layout.publish.name + ".new")
     remove(new)  # left by a run killed between staging and swapping

@@ -29,6 +29,7 @@ from lxml import etree
 from pipeline.conservation.record import ConservationRecord, Dates, RecordImage
 from pipeline.conservation.vocabulary import Vocabularies
 from pipeline.mets import PayloadFile, file_format, href_of
+from pipeline.identifiers import object_uuid, record_event_uuid
 from pipeline.premis import Agent, AgentType, FileObject, agent_xml, object_xml
 from pipeline.xmlns import NAMESPACES, XLINK_HREF, tag
 
@@ -66,7 +67,9 @@ def describe_item(tree: etree._ElementTree) -> ItemDescription:
     divs = root.xpath("mets:structMap[@TYPE='PHYSICAL']/mets:div/mets:div[starts-with(@ID, 'PHYS_')]",
                       namespaces=NS)
     pages = [MetsPage(d.get("ID")[len("PHYS_"):], d.get("LABEL", ""), int(d.get("ORDER", "0"))) for d in divs]
-    return ItemDescription(root.get("OBJID", ""), title or root.get("LABEL", ""), call_number,
+    # The local id is in MODS; OBJID is the persistent identifier (the item id in AIPs written before it was).
+    item_id = root.xpath("string(mets:dmdSec//mods:identifier[@type='local'])", namespaces=NS) or root.get("OBJID", "")
+    return ItemDescription(item_id, title or root.get("LABEL", ""), call_number,
                            tuple(sorted(pages, key=lambda p: p.order)))
 
 
@@ -89,11 +92,12 @@ def add_revision(tree: etree._ElementTree, record: ConservationRecord, record_fi
     sequence = _sequence_div(root)
     _supersede(root, record.record_id)
     group = _conservation_group(root)
-    techs, file_ids = _image_files(group, record, base)
+    known = _object_uuids(root)
+    techs, file_ids = _image_files(group, record, base, root.get("OBJID", ""), known)
     amd = _sub(None, "amdSec", ID=f"AMD_{base}")
     amd.extend(techs)
     amd.append(_record_md(base, record_file, now))
-    amd.append(_wrapped("digiprovMD", f"{base}_EVENT", "PREMIS:EVENT", _event(record, vocabularies, file_ids)))
+    amd.append(_wrapped("digiprovMD", f"{base}_EVENT", "PREMIS:EVENT", _event(record, vocabularies, file_ids, known)))
     for index, agent in enumerate(_agents(record), start=1):
         amd.append(_wrapped("digiprovMD", f"{base}_AGENT_{index}", "PREMIS:AGENT", agent_xml(agent)))
     _after_last(root, ("amdSec", "dmdSec", "metsHdr"), amd)
@@ -128,9 +132,24 @@ def _conservation_group(root: etree._Element) -> etree._Element:
     return group if group is not None else _sub(file_sec, "fileGrp", USE=CONSERVATION_GROUP)
 
 
-def _image_files(group: etree._Element, record: ConservationRecord,
-                 base: str) -> tuple[list[etree._Element], dict[str, str]]:
-    """Add a file for each image not yet in the group; return their techMDs and every image's file id."""
+def _object_uuids(root: etree._Element) -> dict[str, str]:
+    """Map the local id of every PREMIS object in the METS (a page id, a file id) to its UUID."""
+    found = {}
+    for obj in root.iter(tag("premis", "object")):
+        ids = {i.findtext("premis:objectIdentifierType", namespaces=NS): i.findtext("premis:objectIdentifierValue",
+                                                                                     namespaces=NS)
+               for i in obj.findall("premis:objectIdentifier", NS)}
+        if ids.get("UUID") and ids.get("local"):
+            found[ids["local"]] = ids["UUID"]
+    return found
+
+
+def _image_files(group: etree._Element, record: ConservationRecord, base: str, item_pid: str,
+                 known: dict[str, str]) -> tuple[list[etree._Element], dict[str, str]]:
+    """Add a file for each image not yet in the group; return their techMDs and every image's file id.
+
+    Each new image's object UUID is added to ``known`` (by file id), for the event's links.
+    """
     existing = {f.find("mets:FLocat", NS).get(XLINK_HREF): f.get("ID") for f in group.findall("mets:file", NS)}
     techs, file_ids = [], {}
     for index, image in enumerate(record.images, start=1):
@@ -141,7 +160,9 @@ def _image_files(group: etree._Element, record: ConservationRecord,
             raise ValueError(f"{image.file}: an image needs its digests before it goes into METS")
         file_ids[image.path] = f"{base}_IMG_{index}"
         tech_id = f"{base}_TECH_{index}"
-        obj = FileObject(file_ids[image.path], image.digests, file_format(image.path)[1], original_name=image.file)
+        obj = FileObject(file_ids[image.path], image.digests, file_format(image.path)[1], original_name=image.file,
+                         uuid=object_uuid(item_pid, image.path, image.digests.sha256))
+        known[obj.object_id] = obj.uuid
         techs.append(_wrapped("techMD", tech_id, "PREMIS:OBJECT", object_xml(obj)))
         group.append(_file(file_ids[image.path], PayloadFile(image.path, image.digests), image,
                            f"{tech_id} {base}_EVENT"))
@@ -168,9 +189,11 @@ def _record_md(base: str, record_file: PayloadFile, now: datetime) -> etree._Ele
     return md
 
 
-def _event(record: ConservationRecord, vocabularies: Vocabularies, file_ids: dict[str, str]) -> etree._Element:
+def _event(record: ConservationRecord, vocabularies: Vocabularies, file_ids: dict[str, str],
+           known: dict[str, str]) -> etree._Element:
+    """The treatment event, linked by UUID to its people, the pages' masters and the images."""
     event = etree.Element(tag("premis", "event"), nsmap={"premis": NAMESPACES["premis"]})
-    _identifier(event, "eventIdentifier", f"{record.record_id}/r{record.revision}")
+    _identifier(event, "eventIdentifier", record_event_uuid(record.record_id, record.revision), "UUID")
     _premis(event, "eventType", EVENT_TYPE)
     _premis(event, "eventDateTime", _period(record.dates))
     steps = "; ".join(vocabularies.treatment.label(s.type) for s in record.steps)
@@ -182,11 +205,13 @@ def _event(record: ConservationRecord, vocabularies: Vocabularies, file_ids: dic
     _premis(_premis(outcome, "eventOutcomeDetail"), "eventOutcomeDetailNote",
             f"before treatment: {vocabularies.grades.label(record.grade)}; {damage}")
     for agent in _agents(record):
-        link = _identifier(event, "linkingAgentIdentifier", agent.identifier)
+        link = _identifier(event, "linkingAgentIdentifier", agent.uuid, "UUID")
         _premis(link, "linkingAgentRole", agent.role)
     objects = [record.item_id] if record.whole_item else list(record.pages)
     for object_id in [*objects, *file_ids.values()]:
-        _identifier(event, "linkingObjectIdentifier", object_id)
+        # A leaf of a split master (p0003r) is part of the master object p0003.
+        found = known.get(object_id) or known.get(object_id.rstrip("rl"))
+        _identifier(event, "linkingObjectIdentifier", *((found, "UUID") if found else (object_id,)))
     return event
 
 
@@ -248,9 +273,9 @@ def _sub(parent: etree._Element | None, local: str, **attributes: str) -> etree.
     return etree.SubElement(parent, tag("mets", local), **attributes)
 
 
-def _identifier(parent: etree._Element, name: str, value: str) -> etree._Element:
+def _identifier(parent: etree._Element, name: str, value: str, id_type: str = "local") -> etree._Element:
     element = _premis(parent, name)
-    _premis(element, f"{name}Type", "local")
+    _premis(element, f"{name}Type", id_type)
     _premis(element, f"{name}Value", value)
     return element
 

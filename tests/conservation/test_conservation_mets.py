@@ -12,6 +12,7 @@ from pipeline.batch import load_batch
 from pipeline.checksums import Digests
 from pipeline.conservation import add_revision, describe_item, load_vocabularies, parse_record
 from pipeline.mets import MetsFiles, PageFiles, PayloadFile, build_mets, serialize_mets
+from pipeline.premis import Agent, AgentType
 from pipeline.sample_book import write_sample_batch
 from pipeline.validation import parse_xml_safely, validate_xml
 from pipeline.xmlns import NAMESPACES
@@ -71,10 +72,19 @@ def test_the_treatment_event_names_the_conservators_and_the_pages(ingest_mets):
     agents = [(a.findtext("premis:linkingAgentIdentifierValue", namespaces=NS),
                a.findtext("premis:linkingAgentRole", namespaces=NS))
               for a in event.findall("premis:linkingAgentIdentifier", NS)]
-    assert agents == [("张修", "implementer"), ("李审", "validator")]
+    people = [Agent("张修", AgentType.PERSON), Agent("李审", AgentType.PERSON)]
+    assert agents == [(people[0].uuid, "implementer"), (people[1].uuid, "validator")]
     objects = [o.findtext("premis:linkingObjectIdentifierValue", namespaces=NS)
                for o in event.findall("premis:linkingObjectIdentifier", NS)]
-    assert objects == ["p0002", f"{BASE}_IMG_1"]
+    # Linked by UUID: the page to its master's PREMIS object, the image to its own.
+    uuid_of = {}
+    for obj in tree.iter(f"{{{NS['premis']}}}object"):
+        ids = {i.findtext("premis:objectIdentifierType", namespaces=NS): i.findtext("premis:objectIdentifierValue",
+                                                                                     namespaces=NS)
+               for i in obj.findall("premis:objectIdentifier", NS)}
+        uuid_of[ids["local"]] = ids["UUID"]
+    assert objects == [uuid_of["p0002"], uuid_of[f"{BASE}_IMG_1"]]
+    assert {t.text for t in event.iter(f"{{{NS['premis']}}}eventIdentifierType")} == {"UUID"}
     names = tree.xpath(f"//mets:digiprovMD[starts-with(@ID, '{BASE}_AGENT')]//premis:agentName/text()", namespaces=NS)
     assert names == ["张修", "李审"]
 

@@ -157,7 +157,8 @@ def test_only_the_colour_target_is_non_paged(manifest: dict) -> None:
 
 def test_metadata_pairs_are_labelled_in_chinese_and_english(manifest: dict) -> None:
     pairs = {m["label"]["en"][0]: (m["label"]["zh-Hant"][0], m["value"]) for m in manifest["metadata"]}
-    assert list(pairs) == ["Title", "Creator", "Edition", "Binding", "Layout", "Call number", "Census number", "Volume"]
+    assert list(pairs) == ["Title", "Creator", "Edition", "Binding", "Layout", "Call number", "Census number", "Volume",
+                           "Persistent identifier"]
     assert pairs["Creator"] == ("著者", {"zh": ["（清）紀昀纂；（清）陸錫熊纂"]})
     assert pairs["Call number"] == ("索書號", {"none": ["善 1234"]})
     assert pairs["Volume"] == ("冊", {"zh": ["第二冊"]})
