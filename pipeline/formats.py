@@ -20,6 +20,10 @@ The rules, after fido's and DROID's:
 - an empty file has no format (fido's own driver would call it RTF, or go by the extension);
 - nothing matched: puid "", name "unknown", basis "none". An unknown format never
   raises; deciding whether it is acceptable is the caller's business.
+
+fido also loads its own ``format_extensions.xml`` (as its command line does): it corrects a
+few PRONOM signatures (RTF, MP3) and adds formats PRONOM lacks under ``fido-fmt/`` PUIDs,
+which :attr:`FileFormat.registry` tells apart.
 """
 
 from __future__ import annotations
@@ -60,6 +64,13 @@ class FileFormat:
     @property
     def known(self) -> bool:
         return bool(self.puid)
+
+    @property
+    def registry(self) -> str:
+        """The registry the PUID belongs to: PRONOM, or fido's own additions (``fido-fmt/python`` …)."""
+        if not self.puid:
+            return ""
+        return "fido" if self.puid.startswith("fido-fmt/") else "PRONOM"
 
 
 UNKNOWN = FileFormat("", "unknown", "", "", "none")
@@ -121,8 +132,8 @@ def identify_bytes(name: str, data: bytes) -> FileFormat:
 def _identify_stream(stream: BinaryIO, size: int, name: str) -> FileFormat:
     if size == 0:
         return UNKNOWN  # no bytes, no format (by extension, an empty .tif would be "TIFF/IT")
-    fido = _fido()
     with _LOCK:
+        fido = _fido()
         matches = _signature_matches(fido, stream, size)
         basis = "signature"
         container = _container_matches(fido, stream, matches)

@@ -105,7 +105,7 @@ class PageQC(QcGateParams, PageTask):
         batch, page = self.batch(), self.page()
         result = qc.check_page(batch.master_path(page), page_id=page.page_id,
                                declared_ppi=batch.capture.declared_ppi, page_type=page.page_type.value,
-                               profile=qc.resolve_profile(self.qc_profile, batch.material_type.value,
+                               split=page.split, profile=qc.resolve_profile(self.qc_profile, batch.material_type.value,
                                                           batch_profile=batch.capture.qc_profile))
         write_json_atomic(self.layout.page_qc(self.page_id), result.as_dict())
 

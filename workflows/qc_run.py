@@ -83,7 +83,7 @@ def run_qc(batch_dir: Path, settings: Settings, profile: str | Path | None = Non
 
 def check_pages(batch: Batch, profile: Profile, *, workers: int = 1) -> list[PageQC]:
     """Run the per-page checks on every master, in ``workers`` processes."""
-    jobs = [(str(batch.master_path(p)), p.page_id, batch.capture.declared_ppi, p.page_type.value, profile)
+    jobs = [(str(batch.master_path(p)), p.page_id, batch.capture.declared_ppi, p.page_type.value, p.split, profile)
             for p in batch.pages]
     if workers <= 1 or len(jobs) <= 1:
         return [_check(job) for job in jobs]
@@ -92,9 +92,9 @@ def check_pages(batch: Batch, profile: Profile, *, workers: int = 1) -> list[Pag
         return list(pool.map(_check, jobs))
 
 
-def _check(job: tuple[str, str, int, str, Profile]) -> PageQC:
-    path, page_id, ppi, page_type, profile = job
-    return check_page(path, page_id=page_id, declared_ppi=ppi, page_type=page_type, profile=profile)
+def _check(job: tuple[str, str, int, str, bool, Profile]) -> PageQC:
+    path, page_id, ppi, page_type, split, profile = job
+    return check_page(path, page_id=page_id, declared_ppi=ppi, page_type=page_type, split=split, profile=profile)
 
 
 def batch_outputs(batch: Batch, pages: list[PageQC], profile: Profile, *, now: str,

@@ -30,8 +30,22 @@ def check_batch(pages: Sequence[Page], results: Sequence[PageQC], profile: Profi
     focus = check_focus_consistency(pages, results, profile)
     duplicate = check_duplicates(pages, results, profile)
     sequence = check_sequence(pages, profile)
-    return [replace(qc, file=page.file).with_results(extra)
+    return [replace(declared_spread(page, qc), file=page.file).with_results(extra)
             for page, qc, *extra in zip(pages, results, focus, duplicate, sequence)]
+
+
+def declared_spread(page: Page, qc: PageQC) -> PageQC:
+    """Drop a double-leaf warning on a master batch.json declares as two leaves.
+
+    check_page does this itself when told ``split``; this covers a caller that did not
+    tell it, so a declared spread never stops the ingest for being a spread.
+    """
+    result = qc.result("double_leaf")
+    if not page.split or result is None or result.status is Status.PASS:
+        return qc
+    message = f"declared two leaves in batch.json; a central fold was found (confidence {result.value})"
+    passed = replace(result, status=Status.PASS, threshold="n/a (declared two leaves)", message=message)
+    return replace(qc, results=tuple(passed if r is result else r for r in qc.results))
 
 
 def check_focus_consistency(pages: Sequence[Page], results: Sequence[PageQC], profile: Profile) -> list[CheckResult]:

@@ -19,9 +19,10 @@ SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
 # Every check, in the order a page's results list them. The batch checks come last:
 # they compare a page with its neighbours and with the batch.
 # "bitonal" runs only on bitonal and near-bitonal masters, "colour_accuracy" only on colour targets.
+# "double_leaf" looks for two leaves in one master (an undeclared spread).
 PAGE_CHECKS = (
     "integrity", "compression", "colour_mode", "bit_depth", "icc", "resolution", "dimensions", "bitonal",
-    "exposure", "focus", "skew", "blank", "illumination", "colour_accuracy",
+    "exposure", "focus", "skew", "blank", "illumination", "double_leaf", "colour_accuracy",
 )
 BATCH_CHECKS = ("focus_consistency", "duplicate", "sequence")
 CHECKS = PAGE_CHECKS + BATCH_CHECKS

@@ -13,6 +13,7 @@ import numpy as np
 from pipeline.errors import ImageError
 from pipeline.images import ImageInfo, load_page, probe_image, to_numpy, verify_decodes
 from pipeline.qc.colour_target import check_colour_target
+from pipeline.qc.double_leaf import check_double_leaf
 from pipeline.qc.file_checks import (
     check_bit_depth,
     check_colour_mode,
@@ -40,12 +41,15 @@ def check_page(
     declared_ppi: float | None,
     page_type: str,
     profile: Profile = DEFAULT_PROFILE,
+    split: bool = False,
 ) -> PageQC:
     """Run every QC check on one master; never raises for a bad image.
 
     Pixel checks run on a copy shrunk on load to ``profile.analysis_side`` pixels
     on the long side (smaller masters are enlarged), so the measures, focus
-    especially, do not depend on capture resolution.
+    especially, do not depend on capture resolution. ``split`` is batch.json's word
+    that the master shows two leaves (``Page.split``): the double-leaf check then
+    reports the fold it finds instead of warning.
     """
     path = Path(path)
     page_type = str(getattr(page_type, "value", page_type))
@@ -63,6 +67,8 @@ def check_page(
     results = [
         *header_results(info, declared_ppi, tone, profile),
         *check_pixels(grey, page_type, profile, bitonal=tone.bitonal),
+        check_double_leaf(grey, page_type, profile, declared_split=split,
+                          master_width=oriented_width(info, grey.shape), file=path.name),
     ]
     if page_type == "colour-target":
         results.append(check_colour_target(rgb, profile))
@@ -98,6 +104,12 @@ def _header_checks(info: ImageInfo, declared_ppi: float | None, tone: Tone, prof
         check_dimensions(info, declared_ppi, profile),
         *([bitonal] if bitonal else []),
     ]
+
+
+def oriented_width(info: ImageInfo, shape: tuple[int, ...]) -> int:
+    """Return the master's width as the analysis copy shows it (libvips turns by EXIF orientation)."""
+    turned = (info.width > info.height) != (shape[1] > shape[0]) and info.width != info.height
+    return info.height if turned else info.width
 
 
 def analysis_copy(path: Path, side: int) -> np.ndarray:

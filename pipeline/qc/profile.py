@@ -42,6 +42,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "skew": ("max_skew_warn", "max_skew_fail", "min_skew_confidence"),
     "blank": ("ink_delta", "blank_max_ink", "labelled_blank_max_ink"),
     "illumination": ("max_falloff_warn", "max_falloff_fail"),
+    "double_leaf": ("double_leaf_min_confidence", "double_leaf_min_aspect"),
     "colour_accuracy": ("mean_delta_e_warn", "mean_delta_e_fail", "max_delta_e_warn"),
     "duplicate": ("duplicate_similarity", "duplicate_status"),
     "sequence": ("sequence_gap_status",),
@@ -89,6 +90,8 @@ class Profile:
     labelled_blank_max_ink: float = 0.04  # a blank leaf may still carry a printed frame
     max_falloff_warn: float = 0.06  # paper brightness, brightest to darkest, of the brightest
     max_falloff_fail: float = 0.15
+    double_leaf_min_confidence: float = 0.6  # of find_split's fold or 版心 (its no-evidence guess is < 0.5)
+    double_leaf_min_aspect: float = 1.0  # width / height: two portrait leaves side by side are landscape
     mean_delta_e_warn: float = 3.0  # CIEDE2000 over the 24 patches
     mean_delta_e_fail: float = 5.0
     max_delta_e_warn: float = 10.0

@@ -89,9 +89,15 @@ def test_identifies_the_files_shuying_writes_and_keeps(files: Path, name: str, p
 
 
 def test_reports_mime_and_version_from_pronom(files: Path) -> None:
-    assert identify(files / "jfif.jpg") == FileFormat("fmt/43", "JPEG File Interchange Format", "1.01",
-                                                      "image/jpeg", "signature")
+    jpeg = identify(files / "jfif.jpg")
+    assert jpeg == FileFormat("fmt/43", "JPEG File Interchange Format", "1.01", "image/jpeg", "signature")
+    assert (jpeg.registry, jpeg.known) == ("PRONOM", True)
     assert identify(files / "uncompressed.tif").mime == "image/tiff"
+
+
+def test_fido_s_own_additions_are_not_passed_off_as_pronom() -> None:
+    script = identify_bytes("make_book.py", b"#!/usr/bin/env python\nprint('shuying')\n")
+    assert (script.puid, script.registry) == ("fido-fmt/python", "fido")
 
 
 def test_the_signature_wins_over_a_misleading_extension(files: Path) -> None:

@@ -38,6 +38,7 @@ ALL_CHECKS = [
     "skew",
     "blank",
     "illumination",
+    "double_leaf",
 ]
 
 

@@ -267,8 +267,8 @@ def test_overrides_must_name_real_pages_and_checks_and_who_and_why(problem_batch
         ("--override: 'p0099:focus': no page 'p0099' in the batch (use the page id (p0003) or the file name "
          "from batch.json)"),
         ("--override: 'p0002:sharpness': no check 'sharpness' (checks: integrity, compression, colour_mode, "
-         "bit_depth, icc, resolution, dimensions, bitonal, exposure, focus, skew, blank, illumination, colour_accuracy, "
-         "focus_consistency, duplicate, sequence, or * for all)"),
+         "bit_depth, icc, resolution, dimensions, bitonal, exposure, focus, skew, blank, illumination, double_leaf, "
+         "colour_accuracy, focus_consistency, duplicate, sequence, or * for all)"),
         "--override: 'nocolon' is not PAGE:CHECK (e.g. p0003:focus)",
         ("--operator/--reason: letting QC findings through needs who and why (give --operator NAME --reason "
          "TEXT; both go into the PREMIS record)"),
