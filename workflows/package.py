@@ -118,7 +118,8 @@ def _identified(bag_path: str, digests: Digests, source: Path) -> PayloadFile:
 def _identification_event(files: MetsFiles) -> Event:
     payload = list({f.path: f for pf in files.pages.values() for f in (pf.master, pf.alto, pf.text) if f}.values())
     payload += files.metadata
-    unknown = tuple(f.path for f in payload if f.format is not None and not f.format.known)
+    unknown = tuple(f.path + (" (empty)" if f.digests.size == 0 else "") for f in payload
+                    if f.format is not None and not f.format.known)
     return events.format_identification(tuple(f.path for f in payload), unknown)
 
 
