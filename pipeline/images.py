@@ -209,12 +209,13 @@ def to_numpy(image: pyvips.Image) -> np.ndarray:
 
 def _open_oriented(path: Path, sequential: bool) -> pyvips.Image:
     """Open at full size, applying EXIF orientation so pixels match what viewers show."""
-    image = pyvips.Image.new_from_file(str(path), access="sequential" if sequential else "random")
+    # revalidate: libvips caches opened files by name, and a reshoot puts a new file at the same path.
+    image = pyvips.Image.new_from_file(str(path), access="sequential" if sequential else "random", revalidate=True)
     orientation = image.get("orientation") if image.get_typeof("orientation") != 0 else 1
     if orientation in (0, 1):
         return image
     # Rotation reads rows out of order, which a sequential image cannot do.
-    return pyvips.Image.new_from_file(str(path), access="random").autorot()
+    return pyvips.Image.new_from_file(str(path), access="random", revalidate=True).autorot()
 
 
 def _import_colour(image: pyvips.Image) -> pyvips.Image:
@@ -337,7 +338,7 @@ def _png_is_palette(path: Path) -> bool:
 
 def _open(path: Path, fmt: str, **options: str) -> pyvips.Image:
     try:
-        return pyvips.Image.new_from_file(str(path), **options)
+        return pyvips.Image.new_from_file(str(path), revalidate=True, **options)
     except pyvips.Error as exc:
         raise ImageError(
             path, f"cannot read {_FORMAT_LABEL[fmt]} header: {_vips_reason(exc)}"

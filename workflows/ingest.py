@@ -86,7 +86,9 @@ class ChecksumMasters(ShuyingTask):
         if problems:
             raise BatchError(problems)
         write_json_atomic(self.layout.checksums, {
-            "masters": {page.page_id: {"file": page.file, **digests[page.page_id].as_dict()}
+            # mtime_ns lets a re-run notice a replaced file cheaply (workflows/masters.py).
+            "masters": {page.page_id: {"file": page.file, **digests[page.page_id].as_dict(),
+                                       "mtime_ns": batch.master_path(page).stat().st_mtime_ns}
                         for page in batch.pages},
             "event": events.digest_calculation(batch).as_dict(),
         })
@@ -301,6 +303,10 @@ class PublishManifest(QcGateParams, ShuyingTask):
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.manifest))
+
+    def complete(self) -> bool:
+        # Published *and* stored: with work/ removed, a manifest alone must not pass for an ingest.
+        return self.layout.manifest.exists() and self.layout.stored.exists()
 
     def execute(self) -> None:
         batch = self.batch()

@@ -9,7 +9,8 @@
     <work>/<item>/ocr-review.json           OcrReview: pages whose OCR needs review (qc.html redrawn)
     <work>/<item>/mets.xml                  BuildMets
     <work>/<item>/aip/<item>.v1/            BuildAip (a complete, validated bag)
-    <work>/<item>/stored.json               StoreAip
+    <work>/<item>/stored.json               StoreAip (after a reshoot: the version holding the new masters)
+    <work>/<item>/reshoots.json             shuying reshoot: every replaced master, who and why
     <publish>/<item>/                       PublishManifest: manifest.json, images/<page>.tif
     <work>/<item>/journal.log               one line per task start/success/failure
     <work>/<item>/failures/<task>.json      why a task last failed (removed on success)
@@ -77,6 +78,11 @@ class ItemLayout:
     def aip_key(self) -> str:
         """Where the AIP lives inside every storage location."""
         return f"aips/{self.item_id}/{self.aip_name}"
+
+    @property
+    def reshoots(self) -> Path:
+        """Every reshoot of the item (workflows/reshoot.py): replaced and new master digests, who, why."""
+        return self.work / "reshoots.json"
 
     @property
     def stored(self) -> Path:

@@ -16,21 +16,23 @@ from pipeline.atomic import atomic_path, fsync_dir, remove
 from pipeline.bag import AipError, bag_info_for, validate_bag, write_bag
 from pipeline.batch import Batch, Leaf, Page
 from pipeline.checksums import Digests, digest_file, verify_file
-from pipeline.errors import Problem, ValidationError
+from pipeline.errors import Problem, StorageError, ValidationError
+from pipeline.formats import identify
+from pipeline.identifiers import DEFAULT_TEMPLATE
+from pipeline.identifiers import persistent_id as make_persistent_id
 from pipeline.manifest import (
     CanvasSource,
     build_manifest,
     dump_manifest,
     image_service_id,
 )
-from pipeline.formats import identify
-from pipeline.identifiers import DEFAULT_TEMPLATE
-from pipeline.identifiers import persistent_id as make_persistent_id
-from pipeline.mets import MetsFiles, PageFiles, PayloadFile, build_mets, serialize_mets
+from pipeline.mets import MetsFiles, PageFiles, PayloadFile, build_mets, serialize_mets, shuying_agent
 from pipeline.premis import Event
+from pipeline.reshoot import Reshoot, reshoot_event
 from pipeline.search import SearchHit, read_alto_page, search
 from pipeline.search import index_item as index_text
 from pipeline.validation import json_errors, validate_xml
+from storage_config.catalogue import VersionRecord
 from workflows import events
 from workflows.archive import open_archive_at
 from workflows.catalogue_ops import check_recorded, read_local_version
@@ -82,7 +84,20 @@ def item_events(batch: Batch, layout: ItemLayout) -> list[Event]:
         ocr = read_json(layout.ocr(page.page_id) / "ocr.json")
         if "event" in ocr:
             records.append(ocr["event"])
-    return [events.capture(batch), *(Event.from_dict(r) for r in records), events.package_creation(batch)]
+    return [events.capture(batch), *reshoot_events(layout), *(Event.from_dict(r) for r in records),
+            events.package_creation(batch)]
+
+
+def read_reshoots(layout: ItemLayout) -> list[Reshoot]:
+    """Every reshoot recorded for the item (workflows/reshoot.py), oldest first."""
+    if not layout.reshoots.is_file():
+        return []
+    return [Reshoot.from_dict(r) for r in read_json(layout.reshoots)["reshoots"]]
+
+
+def reshoot_events(layout: ItemLayout) -> list[Event]:
+    """The PREMIS capture event of each reshoot, naming the master it replaced."""
+    return [reshoot_event(r, shuying_agent()) for r in read_reshoots(layout)]
 
 
 def build_item_mets(batch: Batch, layout: ItemLayout, *, organization: str, persistent_id: str = "") -> bytes:
@@ -175,11 +190,28 @@ def store_aip(batch: Batch, layout: ItemLayout, storage_config: Path, *, home: P
     archive = open_archive_at(storage_config, home=home)
     record = read_local_version(layout.aip_key, layout.aip)
     check_recorded(record, ingest_digests(batch, layout))  # the catalogue holds ingest's digests, not just the bag's
+    stored = archive.catalogue.versions(batch.item_id)
+    same = [v for v in stored if v.version == record.version and v.files == record.files]
+    if stored and not same:  # a re-ingest (work/ removed) of an item already stored; same = resume a copy
+        return _already_stored(batch, layout, stored[-1])
     report = store_version(archive, layout.aip, record)
     return {"item_id": batch.item_id, "aip": layout.aip_name, "files": len(record.files),
             "bytes": sum(f.digests.size for f in record.files.values()),
             "copies": [{"location": o.location, "key": layout.aip_key, "outcome": o.outcome.value}
                        for o in report.outcomes], "below_policy": list(report.below_policy)}
+
+
+def _already_stored(batch: Batch, layout: ItemLayout, latest: VersionRecord) -> dict:
+    """Accept a re-ingest whose masters are those stored; refuse one with other masters (a reshoot)."""
+    masters = master_digests(layout)
+    other = [page.page_id for page in batch.pages
+             if getattr(latest.files.get(master_bag_path(page)), "digests", None) != masters[page.page_id]]
+    if other:
+        raise StorageError(f"{batch.item_id} is already stored as {latest.aip_key} with other masters for "
+                           f"{', '.join(other)}: nothing was stored; if these are reshoots, run `shuying reshoot "
+                           f"{batch.root} {' '.join(other)} --operator NAME --reason TEXT`")
+    return {"item_id": batch.item_id, "aip": latest.aip_key.rsplit("/", 1)[1], "version": latest.version,
+            "files": len(latest.files), "already_stored": True, "copies": [], "below_policy": []}
 
 
 def ingest_digests(batch: Batch, layout: ItemLayout) -> dict[str, Digests]:

@@ -16,6 +16,7 @@ from pipeline.qc import GateRequest, check_request, resolve_profile
 from storage_config.settings import Settings
 from workflows.ingest import IngestBatch, ShuyingTask, ocr_is_current
 from workflows.layout import ItemLayout
+from workflows.masters import check_masters_unchanged
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
                     batch_profile=batch.capture.qc_profile)  # a bad profile file fails now, not mid-run
     layout = ItemLayout(settings.work_dir, settings.publish_dir, batch.item_id)
     check_ocr_engine(batch, layout, ocr_engine)
+    check_masters_unchanged(batch, layout)  # a replaced master is a reshoot, declared as one
     # Luigi's own log (tracebacks included) goes to the item's luigi.log; users see the
     # one-line failure records instead.
     _log_luigi_to(layout.work / "luigi.log")
@@ -99,8 +101,8 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
     # Done means published: with a shared scheduler, tasks another process ran show
     # here as NOT_RUN, which is no failure once the manifest exists.
     review = json.loads(layout.ocr_review.read_text(encoding="utf-8")) if layout.ocr_review.is_file() else {}
-    return IngestResult(batch, layout, layout.manifest.exists(), summary.status.name, recorded_failures(layout),
-                        review)
+    done = layout.manifest.exists() and layout.stored.exists()  # published, and stored: never one without the other
+    return IngestResult(batch, layout, done, summary.status.name, recorded_failures(layout), review)
 
 
 def check_ocr_engine(batch: Batch, layout: ItemLayout, ocr_engine: str) -> None:

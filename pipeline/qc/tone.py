@@ -104,7 +104,7 @@ def two_spikes(histogram: np.ndarray) -> tuple[int, int, float]:
 def master_histogram(path: Path) -> np.ndarray | None:
     """Return the 256-bin grey histogram of the whole master, in one sequential read."""
     try:
-        image = pyvips.Image.new_from_file(str(path), access="sequential")
+        image = pyvips.Image.new_from_file(str(path), access="sequential", revalidate=True)  # see images.py
         if image.hasalpha():
             image = image.flatten(background=255)
         if image.bands >= 3:
