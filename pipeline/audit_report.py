@@ -41,6 +41,8 @@ class FileIssue:
     action: str = "reported"  # reported, repaired, quarantined, unrecoverable, deferred, not checked
     source: str = ""  # the location whose verified bytes replaced the file
     quarantine: str = ""  # where the damaged bytes were kept
+    tried: tuple[str, ...] = ()  # unrecoverable: every source read, and what it gave
+    next_step: str = ""  # unrecoverable: what a person has to do, with the command to run after
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class AuditReport:
     stopped_at_budget: bool
     overdue: tuple[ScheduledCopy, ...] = ()
     files: dict[str, str] = field(default_factory=dict)  # "json"/"html" → where the report was written
+    warnings: tuple[str, ...] = ()  # what the storage policy cannot survive (storage_config/policy.py)
 
     @property
     def bytes_checked(self) -> int:
@@ -146,6 +149,7 @@ def report_dict(report: AuditReport) -> dict[str, Any]:
         "stopped_at_budget": report.stopped_at_budget,
         "copies": [_copy_dict(c) for c in report.copies],
         "overdue": [_scheduled_dict(s) for s in report.overdue],
+        "warnings": list(report.warnings),
     }
 
 
@@ -158,12 +162,14 @@ def render_html(report: AuditReport) -> str:
              f"<style>{_CSS}</style></head><body>"),
              f"<h1>{_e(title)}</h1>",
              f"<p class=\"status {_e(report.status.value)}\">{_e(_headline(report))}</p>",
+             *(f"<p class=\"warning\">Warning: {_e(w)}</p>" for w in report.warnings),
              _table(["Copies checked", "Files", "Bytes", "Throughput", "Duration", "Left for next run"],
                     [[str(totals["copies_checked"]), str(totals["files"]), _size(report.bytes_checked),
                       f"{_size(report.throughput)}/s", f"{report.seconds:.1f} s", str(report.copies_left)]])]
     for outcome, heading in ((CopyOutcome.UNRECOVERABLE, "Unrecoverable"), (CopyOutcome.DAMAGED, "Damaged, not repaired"),
                              (CopyOutcome.REPAIRED, "Repaired"), (CopyOutcome.NOT_CHECKED, "Could not check")):
         parts += _issue_section(heading, report.with_outcome(outcome))
+    parts += _next_steps_section(report.with_outcome(CopyOutcome.UNRECOVERABLE))
     parts += _overdue_section(report.overdue)
     parts.append("<h2>Copies checked</h2>")
     parts.append(_table(["Copy", "Location", "Outcome", "Files", "Bytes", "Detail"],
@@ -180,6 +186,7 @@ def summary_lines(report: AuditReport) -> list[str]:
         for issue in copy.issues:
             action = f" [{issue.action}{' from ' + issue.source if issue.source else ''}]"
             lines.append(f"  {copy.location}: {copy.aip_key}/{issue.path}: {issue.message}{action}")
+            lines += _next_step_lines(copy, issue)
         if copy.outcome is CopyOutcome.NOT_CHECKED and not copy.issues:
             lines.append(f"  {copy.location}: {copy.aip_key}: not checked: {copy.detail}")
     lines += [f"  overdue: {s.location}: {s.item_id}.v{s.version} ({s.days_overdue:.0f} days)"
@@ -220,6 +227,25 @@ def _headline(report: AuditReport) -> str:
             f"{report.seconds:.1f} s ({_size(report.throughput)}/s){budget}")
 
 
+def _next_step_lines(copy: CopyAudit, issue: FileIssue) -> list[str]:
+    """For an unrecoverable file: the sources tried, where the damaged bytes are, and what to do next."""
+    if issue.action != "unrecoverable":
+        return []
+    lines = [f"    tried: {'; '.join(issue.tried)}"] if issue.tried else []
+    if issue.quarantine:
+        lines.append(f"    damaged bytes kept in {copy.location}: {issue.quarantine}")
+    return lines + ([f"    next: {issue.next_step}"] if issue.next_step else [])
+
+
+def _next_steps_section(copies: tuple[CopyAudit, ...]) -> list[str]:
+    rows = [[c.location, f"{c.aip_key}/{i.path}", "; ".join(i.tried), i.quarantine, i.next_step]
+            for c in copies for i in c.issues if i.action == "unrecoverable"]
+    if not rows:
+        return []
+    return ["<h2>Unrecoverable: what to do next</h2>",
+            _table(["Location", "File", "Sources tried", "Damaged bytes kept as", "Next step"], rows)]
+
+
 def _issue_section(heading: str, copies: tuple[CopyAudit, ...]) -> list[str]:
     if not copies:
         return []
@@ -248,7 +274,7 @@ def _copy_dict(copy: CopyAudit) -> dict[str, Any]:
     return {"item_id": copy.item_id, "version": copy.version, "location": copy.location, "aip_key": copy.aip_key,
             "outcome": copy.outcome.value, "files": copy.files, "bytes": copy.bytes,
             "files_resumed": copy.files_resumed, "detail": copy.detail,
-            "issues": [vars(issue).copy() for issue in copy.issues]}
+            "issues": [{**vars(issue), "tried": list(issue.tried)} for issue in copy.issues]}
 
 
 def _scheduled_dict(item: ScheduledCopy) -> dict[str, Any]:
@@ -281,5 +307,6 @@ table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #
 vertical-align:top;overflow-wrap:anywhere}th{background:#f2f2f2;white-space:nowrap}
 .status{padding:.6em .8em;border-radius:4px;font-weight:600}.clean{background:#e3f4e1}.repaired{background:#e1ecf7}
 .damaged,.incomplete{background:#fff3cd}.unrecoverable{background:#f8d7da;color:#721c24}
+.warning{padding:.4em .8em;border-left:4px solid #c77700;background:#fff8e6}
 footer{margin-top:2em;color:#666;font-size:.85em}
 """

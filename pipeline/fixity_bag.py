@@ -6,7 +6,10 @@ where bagit-python departs from the RFC; those cases are listed in docs/audit.md
 tested: bagit-python 1.9 does not decode ``%25`` (#157), accepts an unencoded ``%``,
 ignores manifest lines it cannot parse, and stops at the first unsafe path. Every
 payload and tag file is read once, with all the algorithms that list it, files in
-parallel threads (see pipeline.fixity.hash_stream).
+parallel threads (see pipeline.fixity.hash_stream). Files listed in fetch.txt but not in
+the bag are one problem line however many there are, and every one of them is kept in
+``BagCheck.unfetched`` so that workflows/audit_holey.py can look up our own versions'
+entries in storage (:func:`with_resolution`); nothing here ever fetches a URL.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,17 +43,40 @@ from pipeline.fixity_text import (
 PAYLOAD = "data/"
 DECLARATION_LABELS = ["BagIt-Version", "Tag-File-Character-Encoding"]
 WEAK_ALGORITHMS = ("md5", "sha1")
+INCOMPLETE = "the bag is incomplete (RFC 8493 §3)"
 NOT_REPEATED = ("Bagging-Date", "Bag-Size", "Payload-Oxum", "Bag-Group-Identifier", "Bag-Count")
 
 
 @dataclass(frozen=True)
+class PendingFetch:
+    """A fetch.txt entry whose file is not in the bag, with what every payload manifest says it holds."""
+
+    url: str
+    length: int | None
+    path: str
+    digests: Mapping[str, str]  # algorithm → digest
+
+
+@dataclass(frozen=True)
+class ResolvedFetch:
+    """A fetch.txt entry found, with matching digests, in one of our storage locations (not fetched)."""
+
+    path: str
+    url: str
+    location: str
+
+
+@dataclass(frozen=True)
 class BagCheck:
-    """Everything found wrong with one bag."""
+    """Everything found wrong with one bag, and every fetch.txt entry not in it (a problem line sums them up)."""
 
     bag: Path
     problems: tuple[BagProblem, ...]
     files_checked: int = 0
     bytes_checked: int = 0
+    unfetched: tuple[PendingFetch, ...] = ()  # neither in the bag nor resolved from storage
+    resolved: tuple[ResolvedFetch, ...] = ()
+    unresolved: tuple[tuple[str, str], ...] = ()  # (path, why) for our own entries storage could not satisfy
 
     @property
     def valid(self) -> bool:
@@ -88,8 +114,59 @@ def check_bag(bag: Path, *, workers: int = 1, limiter: RateLimiter | None = None
     problems += _path_problems(contents) + _completeness(contents, present) + _fetch_problems(contents, present)
     problems += _info_problems(contents, present)
     fixity, files, size = _verify(bag, contents, present, workers, limiter, on_bytes)
-    ordered = sorted(dict.fromkeys(problems + fixity), key=lambda p: (p.path, p.code, p.message))
-    return BagCheck(bag, tuple(ordered), files, size)
+    return BagCheck(bag, _ordered(problems + fixity), files, size, _pending(contents, present))
+
+
+def with_resolution(check: BagCheck, resolved: Sequence[ResolvedFetch], unresolved: Mapping[str, str]) -> BagCheck:
+    """Return ``check`` once storage has been asked about some of its unfetched entries.
+
+    A resolved entry is no longer a problem; an unresolved one is named with the reason
+    (entries sharing one reason, such as an unknown item, make one line); the rest stay
+    "not fetched". Nothing is ever fetched: the caller only read its own storage.
+    """
+    settled = {r.path for r in resolved} | set(unresolved)
+    left = tuple(p for p in check.unfetched if p.path not in settled)
+    kept = [p for p in check.problems if p.code != "not-fetched"]
+    problems = kept + not_fetched_problems([p.path for p in left]) + _unresolved_problems(unresolved)
+    return BagCheck(check.bag, _ordered(problems), check.files_checked, check.bytes_checked, left,
+                    tuple(sorted(resolved, key=lambda r: r.path)), tuple(sorted(unresolved.items())))
+
+
+def not_fetched_problems(paths: Sequence[str]) -> list[BagProblem]:
+    """One problem for any number of unfetched files (a real holey bag lists hundreds), naming the first."""
+    if len(paths) <= 1:
+        return [BagProblem(p, "not-fetched", f"is listed in fetch.txt but not yet fetched: {INCOMPLETE}")
+                for p in paths]
+    return [BagProblem("fetch.txt", "not-fetched", f"{len(paths)} files listed are not fetched: {INCOMPLETE}; "
+                                                   f"first: {sorted(paths)[0]}")]
+
+
+def _unresolved_problems(unresolved: Mapping[str, str]) -> list[BagProblem]:
+    """Name each entry storage could not satisfy; entries with the very same reason make one line."""
+    by_reason: dict[str, list[str]] = {}
+    for path, why in sorted(unresolved.items()):
+        by_reason.setdefault(why, []).append(path)
+    return [BagProblem(paths[0], "fetch-unresolved", f"is listed in fetch.txt; no intact copy in our storage: {why}")
+            if len(paths) == 1 else
+            BagProblem("fetch.txt", "fetch-unresolved", f"{len(paths)} files listed have no intact copy in our "
+                                                        f"storage: {why}; first: {paths[0]}")
+            for why, paths in by_reason.items()]
+
+
+def _ordered(problems: list[BagProblem]) -> tuple[BagProblem, ...]:
+    return tuple(sorted(dict.fromkeys(problems), key=lambda p: (p.path, p.code, p.message)))
+
+
+def _pending(contents: _Contents, present: Mapping[str, int]) -> tuple[PendingFetch, ...]:
+    """Every fetch.txt entry not in the bag (as _completeness counts them), with its manifest digests."""
+    entries = {e.path: e for e in contents.fetch if not (e.path.startswith(PAYLOAD) and e.path in present)}
+    return tuple(PendingFetch(e.url, e.length, path, _digests_of(contents, path))
+                 for path, e in sorted(entries.items()))
+
+
+def _digests_of(contents: _Contents, path: str) -> dict[str, str]:
+    return {algorithm: entries[path] for algorithm, entries in sorted(contents.payload_manifests.items())
+            if path in entries}
 
 
 def _inventory(bag: Path) -> tuple[dict[str, int], list[BagProblem]]:
@@ -226,8 +303,7 @@ def _completeness(contents: _Contents, present: Mapping[str, int]) -> list[BagPr
                      for p in sorted((on_disk | fetched) - set(entries))]
         problems += [BagProblem(p, "missing-file", f"is in {name} but missing")
                      for p in sorted(set(entries) - on_disk - fetched) if not path_danger(p)]
-    problems += [BagProblem(p, "not-fetched", "is listed in fetch.txt but not yet fetched: the bag is "
-                                              "incomplete (RFC 8493 §3)") for p in sorted(fetched - on_disk)]
+    problems += not_fetched_problems(sorted(fetched - on_disk))
     tag_files = {p for p in present if not p.startswith(PAYLOAD) and not p.startswith("tagmanifest-")}
     for algorithm, entries in sorted(contents.tag_manifests.items()):
         name = f"tagmanifest-{algorithm}.txt"

@@ -41,6 +41,7 @@ from pipeline.errors import StorageError
 from pipeline.fixity import Finding, RateLimiter
 from pipeline.fixity_bag import BagCheck, check_bag
 from storage_config.catalogue import CopyRecord, FileKind
+from storage_config.policy import policy_warnings
 from storage_config.settings import Settings
 from workflows.archive import (
     AlreadyRunningError,
@@ -56,6 +57,7 @@ from workflows.audit_copy import (
     ResumeJournal,
     prepare_copy,
 )
+from workflows.audit_holey import resolve_from_storage
 from workflows.audit_plan import (
     DEFAULT_CYCLE_DAYS,
     default_report_dir,
@@ -116,13 +118,20 @@ def audit(settings: Settings, options: AuditOptions = AuditOptions(), *, on_prog
                                    item=options.item) if s.days_overdue > 0]
     report = AuditReport(started.isoformat(timespec="seconds"), finished.isoformat(timespec="seconds"),
                          run.seconds, options.as_dict(), tuple(results), run.copies_left, run.stopped_at_budget,
-                         tuple(overdue))
+                         tuple(overdue), warnings=tuple(policy_warnings(archive.config)))
     return write_reports(report, options.report_dir or default_report_dir(settings), finished)
 
 
-def audit_bag(path: Path, *, workers: int = 2, max_rate: float | None = None) -> BagCheck:
-    """Check any bag on disk strictly against RFC 8493 (see pipeline/fixity_bag.py)."""
-    return check_bag(Path(path), workers=workers, limiter=RateLimiter(max_rate) if max_rate else None)
+def audit_bag(path: Path, *, workers: int = 2, max_rate: float | None = None,
+              settings: Settings | None = None) -> BagCheck:
+    """Check any bag on disk strictly against RFC 8493 (see pipeline/fixity_bag.py).
+
+    fetch.txt entries naming files of our own AIP versions are looked up in our storage
+    (``settings``), never fetched from anywhere (workflows/audit_holey.py).
+    """
+    limiter = RateLimiter(max_rate) if max_rate else None
+    check = check_bag(Path(path), workers=workers, limiter=limiter)
+    return resolve_from_storage(check, settings, workers=workers, limiter=limiter)
 
 
 def write_reports(report: AuditReport, report_dir: Path, when: datetime) -> AuditReport:

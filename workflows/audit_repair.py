@@ -25,7 +25,7 @@ from pipeline.errors import StorageError
 from pipeline.fixity import Finding, FindingKind
 from storage_config.backends.base import LocalTree, StoredTree
 from storage_config.catalogue import CopyStatus
-from storage_config.locations import Role
+from storage_config.locations import Location, Role
 from workflows import replicate as replication
 from workflows.archive import AGENT, Archive, new_event, now_iso, record_event
 from workflows.audit_copy import CopyJob
@@ -78,9 +78,7 @@ def _repair_file(archive: Archive, job: CopyJob, finding: Finding, area: str, st
         source, tried = _stage_verified(archive, job, path, folder)
         if source is None:
             kept = finding.kind is not FindingKind.MISSING and backend.quarantine_file(key, path, keep_as, move=False)
-            return FileIssue(path, finding.kind.value, f"{finding.message}; no location holds bytes matching the "
-                             f"catalogue ({'; '.join(tried) or 'no other copy'})", "unrecoverable",
-                             quarantine=keep_as if kept else "")
+            return _unrecoverable(archive, job, finding, tried, keep_as if kept else "")
         damaged = finding.kind is not FindingKind.MISSING
         backend.replace_file(key, path, LocalTree(folder), want, quarantine=keep_as if damaged else "")
     except StorageError as exc:
@@ -107,6 +105,38 @@ def _stage_verified(archive: Archive, job: CopyJob, path: str, folder: Path) -> 
     return None, tried
 
 
+def _unrecoverable(archive: Archive, job: CopyJob, finding: Finding, tried: list[str], kept: str) -> FileIssue:
+    """Say which sources were read, where the evidence is, and what a person must do now."""
+    state = "missing" if finding.kind is FindingKind.MISSING else "damaged"
+    sources = [f"{job.copy.location} (this copy): {state}", *tried]
+    if not tried:
+        sources.append("no other location holds this version (only one copy is kept)")
+    return FileIssue(finding.path, finding.kind.value, f"{finding.message}; no location holds bytes matching the "
+                     "catalogue", "unrecoverable", quarantine=kept, tried=tuple(sources),
+                     next_step=next_step(archive, job, finding.path, kept))
+
+
+def next_step(archive: Archive, job: CopyJob, path: str, kept: str = "") -> str:
+    """The way out when Shuying holds no good copy: restore from a backup kept outside it, then audit again."""
+    location, key = archive.config.location(job.copy.location), job.record.aip_key
+    if not path:
+        return (f"restore the whole of {key} from a backup outside Shuying to {stored_at(location, key)}, then run "
+                f"`shuying audit --item {job.record.item_id}`")
+    want = job.expected[path]
+    others = ", which checks it and repairs the other copies from it" if candidates(archive, job) else ""
+    evidence = f"; the damaged bytes are kept in {stored_at(location, kept)}" if kept else ""
+    return (f"restore {path} of {key} (SHA-256 {want.sha256}, {want.size} bytes) from a backup outside Shuying to "
+            f"{stored_at(location, key, path)}, then run `shuying audit --item {job.record.item_id}`{others}{evidence}")
+
+
+def stored_at(location: Location, key: str, path: str = "") -> str:
+    """Where an object of a location is, for a person: a file path, or an s3:// URL."""
+    rel = f"{key}/{path}" if path else key
+    if location.s3 is not None:
+        return f"s3://{location.s3.bucket}/{location.s3.prefix}{rel}"
+    return str(Path(str(location.path)) / rel)
+
+
 def _quarantine_extra(archive: Archive, job: CopyJob, finding: Finding, area: str) -> FileIssue:
     keep_as = f"{area}/{job.record.aip_key.rsplit('/', 1)[-1]}/{finding.path}"
     try:
@@ -131,7 +161,10 @@ def _restore_whole(archive: Archive, job: CopyJob, findings: list[Finding]) -> R
     record, location = job.record, archive.config.location(job.copy.location)
     verified = [name for name in candidates(archive, job) if _verified(archive, job, name)]
     if not verified:
-        issue = FileIssue("", FindingKind.MISSING.value, findings[0].message, "unrecoverable")
+        tried = [f"{job.copy.location} (this copy): missing",
+                 *(f"{name}: no verified copy" for name in candidates(archive, job))]
+        issue = FileIssue("", FindingKind.MISSING.value, findings[0].message, "unrecoverable", tried=tuple(tried),
+                          next_step=next_step(archive, job, ""))
         return _record_outcome(archive, job, (issue,), "")
     outcome = replication.copy_version(archive, record, location, StoredTree(archive.backend(verified[0]),
                                                                              record.aip_key), "replication")

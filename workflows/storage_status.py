@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from storage_config.catalogue import CopyRecord, CopyStatus
 from storage_config.locations import Location
+from storage_config.policy import policy_warnings
 from storage_config.settings import Settings
 from workflows.archive import open_archive
 from workflows.replicate import below_policy
@@ -44,6 +45,7 @@ class StatusReport:
     versions: tuple[VersionSummary, ...]
     below_policy: tuple[str, ...]
     policy: str
+    warnings: tuple[str, ...] = ()  # what the configuration cannot survive (storage_config/policy.py)
 
     @property
     def items(self) -> int:
@@ -66,7 +68,8 @@ def status(settings: Settings) -> StatusReport:
     locations = tuple(_location_summary(loc, copies, sizes) for loc in archive.config.locations)
     policy = archive.config.policy
     return StatusReport(locations, versions, tuple(below_policy(archive)),
-                        f"{policy.min_copies} verified copies, {policy.offsite_copies} off-site")
+                        f"{policy.min_copies} verified copies, {policy.offsite_copies} off-site",
+                        tuple(policy_warnings(archive.config)))
 
 
 def format_status(report: StatusReport) -> list[str]:
@@ -83,6 +86,8 @@ def format_status(report: StatusReport) -> list[str]:
         lines.append(f"  {v.aip_key}  {v.files} files, {_size(v.bytes)}  [{copies}]")
     if report.below_policy:
         lines += ["", "Below policy:", *(f"  {line}" for line in report.below_policy)]
+    if report.warnings:
+        lines += ["", "Policy warnings:", *(f"  {line}" for line in report.warnings)]
     return lines
 
 
