@@ -30,6 +30,7 @@ from workflows import replicate as replication
 from workflows.archive import AGENT, Archive, new_event, now_iso, record_event
 from workflows.audit_copy import CopyJob
 from workflows.export import copy_and_digest
+from workflows.repair_sources import local_sources
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,11 @@ def _repair_file(archive: Archive, job: CopyJob, finding: Finding, area: str, st
 
 
 def _stage_verified(archive: Archive, job: CopyJob, path: str, folder: Path) -> tuple[str | None, list[str]]:
-    """Copy the file from the first location whose bytes match the catalogue to ``folder/path``."""
+    """Copy the file from the first source whose bytes match the catalogue to ``folder/path``.
+
+    Other storage locations first, then the work-area bag and the capture folder
+    (workflows/repair_sources.py): any bytes whose digests equal the catalogue's heal.
+    """
     want, key, tried = job.expected[path], job.record.aip_key, []
     for name in candidates(archive, job):
         try:
@@ -102,6 +107,12 @@ def _stage_verified(archive: Archive, job: CopyJob, path: str, folder: Path) -> 
         if found == want:
             return name, tried
         tried.append(f"{name}: does not match the catalogue either")
+    for label, source in local_sources(archive, job.record, path):
+        with open(source, "rb") as stream:
+            found = copy_and_digest(stream, folder / path)
+        if found == want:
+            return label, tried
+        tried.append(f"{label}: does not match the catalogue either")
     return None, tried
 
 

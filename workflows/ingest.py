@@ -65,7 +65,8 @@ class ValidateBatch(ShuyingTask):
         if problems:
             raise BatchError(problems)
         write_json_atomic(self.layout.validation, {
-            "item_id": batch.item_id, "pages": len(batch.pages), "problems": [],
+            # The capture folder: audit repair may heal a master from its original (workflows/repair_sources.py).
+            "item_id": batch.item_id, "batch_dir": str(batch.root.absolute()), "pages": len(batch.pages), "problems": [],
             "event": events.validation(batch).as_dict(),
         })
 
