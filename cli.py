@@ -173,7 +173,57 @@ def ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url: str
     gate = {"qc_profile": qc_profile, "accept_warnings": accept_warnings, "overrides": overrides,
             "operator": operator, "reason": reason, "ocr_engine": ocr_engine}
     result = _run_ingest(settings, batch_dir, workers, scheduler_url, gate)
+    _warn_policy(settings)  # after a run, not after a usage error: the line is not lost above progress lines
     _report_ingest(result)
+
+
+@cli.command()
+@click.argument("batch_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("pages", nargs=-1, required=True)
+@click.option("--operator", required=True, help="Who made the new capture; recorded in PREMIS.")
+@click.option("--reason", required=True, help="Why the page was reshot; recorded in PREMIS.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Tasks run in parallel (processes).")
+@accept_warnings_option
+@click.option("--override", "overrides", multiple=True, metavar="PAGE:CHECK",
+              help="Let one QC finding through, as for ingest (repeatable).")
+@pass_settings
+def reshoot(settings: Settings, batch_dir: Path, pages: tuple[str, ...], operator: str, reason: str, workers: int,
+            accept_warnings: bool, overrides: tuple[str, ...]) -> None:
+    """Replace pages of an ingested batch with new captures and redo only what depends on them.
+
+    Put each new image in the batch folder under the page's file name first. Before
+    storage, the pages' QC, derivative and OCR are redone and the ingest finishes;
+    after storage, a new AIP version holds the new masters (the old version is kept)
+    and the book is published again. The replaced master's digests, who and why go
+    into PREMIS.
+
+    \b
+    Example:
+      shuying reshoot /scans/GJ-0001 p0003 --operator 王芳 --reason "blurred; reshot"
+      shuying reshoot /scans/GJ-0001 0003.tif 0007.tif --operator 王芳 --reason "fingers in frame"
+    """
+    from pipeline.errors import StorageError
+    from workflows.reshoot import ReshootError, describe
+    from workflows.reshoot import reshoot as run_reshoot
+
+    _warn_policy(settings)
+    try:
+        result = run_reshoot(batch_dir, settings, list(pages), operator=operator, reason=reason, workers=workers,
+                             accept_warnings=accept_warnings, overrides=overrides)
+    except ReshootError as exc:
+        fail([str(exc)], ExitCode.USAGE)
+    except BatchError as exc:
+        fail([str(p) for p in exc.problems], ExitCode.FAILED)
+    except StorageError as exc:
+        fail([str(exc)], ExitCode.FAILED)
+    if not result.ok:
+        if result.ingest is not None:
+            _report_ingest(result.ingest)
+        fail([f"{result.batch.item_id}: the reshoot is recorded but not stored; run the same command again"],
+             ExitCode.FAILED)
+    click.echo(describe(result))
+    click.echo(f"  IIIF manifest:     {result.layout.manifest}")
 
 
 def _show_progress(task) -> None:
@@ -195,6 +245,7 @@ def _run_ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url
     ShuyingTask.event_handler(luigi.Event.SUCCESS)(_show_progress)
     from pipeline.errors import OcrError, ValidationError
     from pipeline.qc import OverrideError
+    from workflows.masters import MasterChangedError
 
     try:
         return run_ingest(batch_dir, settings, workers=workers, scheduler_url=scheduler_url, **(gate or {}))
@@ -204,6 +255,8 @@ def _run_ingest(settings: Settings, batch_dir: Path, workers: int, scheduler_url
         fail([str(p) for p in exc.problems], ExitCode.USAGE)
     except (ValidationError, OcrError) as exc:
         fail([str(exc)], ExitCode.USAGE)
+    except MasterChangedError as exc:
+        fail([str(exc)], ExitCode.FAILED)
 
 
 def _report_ingest(result) -> None:
@@ -211,8 +264,13 @@ def _report_ingest(result) -> None:
         lines = [f["message"] for f in result.failures] or [f"ingest did not finish ({result.status})"]
         click.echo(f"Run log with tracebacks: {result.layout.work / 'luigi.log'}", err=True)
         fail([line for msg in lines for line in msg.splitlines()], ExitCode.FAILED)
-    click.echo(f"Ingested {result.batch.item_id}: {len(result.batch.pages)} pages")
-    click.echo(f"  AIP (work copy):   {result.layout.aip}")
+    stored = json.loads(result.layout.stored.read_text(encoding="utf-8"))
+    if stored.get("already_stored"):
+        click.echo(f"{result.batch.item_id}: already stored as {stored['aip']} with these masters; nothing new "
+                   f"stored, published again ({len(result.batch.pages)} pages)")
+    else:
+        click.echo(f"Ingested {result.batch.item_id}: {len(result.batch.pages)} pages")
+        click.echo(f"  AIP (work copy):   {result.layout.aip}")
     click.echo(f"  stored:            {result.layout.stored}")
     click.echo(f"  IIIF manifest:     {result.layout.manifest}")
     _report_ocr_review(result)
@@ -295,6 +353,20 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int,
     from workflows.conservation import Workshop
 
     serve(settings, host=host, port=port, workers=workers, staff_desk=Workshop(settings))
+
+
+def _warn_policy(settings: Settings) -> None:
+    """Say on stderr what the storage configuration cannot survive (one copy kept, no off-site copy)."""
+    from pipeline.errors import StorageError
+    from storage_config.locations import load_storage_config
+    from storage_config.policy import policy_warnings
+
+    try:
+        config = load_storage_config(settings.storage_config, home=settings.home)
+    except StorageError:
+        return  # the command itself reports a configuration it cannot read
+    for line in policy_warnings(config):
+        click.secho(f"warning: {line}", err=True, fg="yellow")
 
 
 def _storage(call, *args, **kwargs):
@@ -393,6 +465,8 @@ def status(settings: Settings) -> None:
     from workflows.storage_status import status as archive_status
 
     report = _storage(archive_status, settings)
+    for line in report.warnings:
+        click.secho(f"warning: {line}", err=True, fg="yellow")
     for line in format_status(report):
         click.echo(line)
     if not report.ok:
@@ -701,8 +775,10 @@ def audit_command(settings: Settings, location: str | None, item: str | None, ma
 
     workers = workers or os.cpu_count() or 1
     if bag_path is not None:
-        _audit_bag(bag_path, workers, max_rate)
-    elif show_plan:
+        _audit_bag(settings, bag_path, workers, max_rate)
+        return
+    _warn_policy(settings)
+    if show_plan:
         from workflows.audit_plan import format_plan, plan
 
         result = _storage(plan, settings, cycle_days=cycle / 86400, location=location, item=item,
@@ -756,15 +832,18 @@ def _report_audit(report) -> None:
     sys.exit(int(code))
 
 
-def _audit_bag(bag_path: Path, workers: int, max_rate: float | None) -> None:
+def _audit_bag(settings: Settings, bag_path: Path, workers: int, max_rate: float | None) -> None:
     from workflows.audit import audit_bag
 
-    result = audit_bag(bag_path, workers=workers, max_rate=max_rate)
+    result = audit_bag(bag_path, workers=workers, max_rate=max_rate, settings=settings)
     for problem in result.problems:
         click.echo(str(problem), err=problem.severity.value == "error")
     verdict = "valid" if result.valid else f"NOT valid: {len(result.errors)} errors"
+    locations = ", ".join(sorted({r.location for r in result.resolved}))
+    resolved = f"{len(result.resolved)} files resolved from storage {locations}"
+    complete = "" if not result.resolved else f"; complete: {resolved}" if result.valid else f"; {resolved}"
     click.echo(f"{bag_path}: {verdict}, {len(result.warnings)} warnings; {result.files_checked} files, "
-               f"{result.bytes_checked / 1e6:.1f} MB checked (RFC 8493)")
+               f"{result.bytes_checked / 1e6:.1f} MB checked (RFC 8493){complete}")
     if not result.valid:
         sys.exit(int(ExitCode.FAILED))
 
@@ -942,6 +1021,8 @@ def migrate(settings: Settings, inventory_csv: Path, root: Path, plan_only: bool
         fail([str(p) for p in exc.problems], ExitCode.USAGE)
     except (ValidationError, OcrError) as exc:
         fail([str(exc)], ExitCode.USAGE)
+    except MasterChangedError as exc:
+        fail([str(exc)], ExitCode.FAILED)
     except MigrationLockedError as exc:
         fail([str(exc)], ExitCode.FAILED)
     _report_migration(report)

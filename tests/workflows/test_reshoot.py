@@ -127,3 +127,25 @@ def test_a_re_ingest_without_work_never_claims_a_replaced_master_was_stored(tmp_
     assert not third.ok
     assert any("already stored as aips/reshoot-book/reshoot-book.v1 with other masters for p0002" in f["message"]
                and "shuying reshoot" in f["message"] for f in third.failures)
+
+
+def test_the_cli_sends_a_replaced_master_to_reshoot_and_reshoot_stores_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    batch, retake = books(tmp_path, "tilted")
+    home = tmp_path / "home"
+    shuying = [sys.executable, "-c", "import cli; cli.main()", "--home", str(home)]
+    gate = ["--accept-warnings", "--operator", "王芳", "--reason", "tilt accepted"]
+    assert subprocess.run([*shuying, "ingest", str(batch), *gate], capture_output=True, text=True).returncode == 0
+    shutil.copyfile(retake / "0002.tif", batch / "0002.tif")
+
+    again = subprocess.run([*shuying, "ingest", str(batch), *gate], capture_output=True, text=True)
+    assert again.returncode == 1 and "Ingested" not in again.stdout
+    assert "0002.tif (p0002) is not the master checksummed at ingest" in again.stderr
+    assert f"shuying reshoot {batch} p0002 --operator NAME --reason TEXT" in again.stderr
+
+    done = subprocess.run([*shuying, "reshoot", str(batch), "p0002", "--operator", "王芳", "--reason", "tilted"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Reshot reshoot-book: p0002 now in reshoot-book.v2" in done.stdout
