@@ -385,8 +385,13 @@ def _report_copies(report, location_summary: str) -> None:
             click.echo(str(outcome))
     click.echo(location_summary)
     if not report.ok:
-        fail([*map(str, report.failures), *(f"below policy: {line}" for line in report.below_policy)],
-             ExitCode.FAILED)
+        from workflows.replicate import Outcome
+
+        # A location found unreachable is one line, not one per item skipped after it.
+        unreachable = tuple(getattr(report, "unreachable", ()))
+        failures = [str(f) for f in report.failures if getattr(f, "outcome", None) is not Outcome.SKIPPED]
+        fail([*unreachable, *failures, *(f"below policy: {line}" for line in report.below_policy)],
+             ExitCode.COULD_NOT_RUN if unreachable else ExitCode.FAILED)
 
 
 @cli.command()

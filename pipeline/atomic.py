@@ -9,6 +9,7 @@ left by a process that died are swept on the next write to the same target.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -18,16 +19,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import DiskFullError
+
 TMP_MARK = ".tmp-"
 
 
 @contextlib.contextmanager
-def atomic_path(final: Path, *, directory: bool = False) -> Iterator[Path]:
+def atomic_path(final: Path, *, directory: bool = False, needed: int | None = None) -> Iterator[Path]:
     """Yield a temporary path; on clean exit fsync it and rename it to ``final``.
 
     On an exception the temporary is removed and ``final`` is left as it was.
     An existing ``final`` folder is never replaced: callers decide what an existing
     output means (Luigi treats it as done).
+
+    Raises:
+        DiskFullError: the disk of ``final`` ran out of space (or quota); ``needed`` bytes,
+            when the caller knows them, go into the message.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -40,14 +47,28 @@ def atomic_path(final: Path, *, directory: bool = False) -> Iterator[Path]:
         fsync_tree(tmp)
         os.replace(tmp, final) if not directory else os.rename(tmp, final)
         fsync_dir(final.parent)
-    except BaseException:
+    except BaseException as exc:
         remove(tmp)
+        if is_disk_full(exc):
+            raise disk_full(final, needed) from exc
         raise
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(final: Path, needed: int | None) -> DiskFullError:
+    """Describe a full disk at ``final``'s folder, measured after the temporary is gone."""
+    folder = final.parent
+    with contextlib.suppress(OSError):
+        return DiskFullError(folder, shutil.disk_usage(folder).free, needed, final.name)
+    return DiskFullError(folder, 0, needed, final.name)
 
 
 def write_bytes_atomic(final: Path, data: bytes) -> None:
     """Write ``data`` to ``final`` atomically."""
-    with atomic_path(final) as tmp:
+    with atomic_path(final, needed=len(data)) as tmp:
         tmp.write_bytes(data)
 
 

@@ -9,6 +9,8 @@ Every error names the file and the problem and, where known, the fix::
      +-- OcrError          the OCR engine is missing or failed on a page
      +-- StorageError      a storage location cannot take or return a copy
      +-- FixityError       bytes do not match the digests recorded at ingest
+     +-- BusyError         another process is already working on the same item
+     +-- DiskFullError     a folder's disk is full (folder, free space, space needed)
 
 Per-page problems are collected into reports (see :class:`Problem`) so the rest of
 a batch can go on; an exception is raised only when nothing sensible can continue.
@@ -85,3 +87,30 @@ class FixityError(ShuyingError):
     def __init__(self, path: str, algorithm: str, expected: str, found: str) -> None:
         self.path, self.algorithm, self.expected, self.found = path, algorithm, expected, found
         super().__init__(f'{path}: {algorithm} mismatch: expected="{expected}" found="{found}"')
+
+
+class UnreachableError(StorageError):
+    """A location's endpoint did not accept a connection; the run stops asking it."""
+
+    def __init__(self, location: str, endpoint: str, reason: str, doing: str) -> None:
+        self.location, self.endpoint, self.reason = location, endpoint, reason
+        super().__init__(f"{location}: {doing}: cannot reach {endpoint} ({reason}); nothing partial is counted, "
+                         "re-run when it is back")
+
+
+class BusyError(ShuyingError):
+    """Another process holds the lock of the item this run needs; nothing was changed."""
+
+
+class DiskFullError(ShuyingError):
+    """A write failed for lack of space (ENOSPC, EDQUOT); says where, how much is free and needed."""
+
+    def __init__(self, folder: str | Path, free: int, needed: int | None, what: str) -> None:
+        self.folder, self.free, self.needed, self.what = str(folder), free, needed, what
+        need = f", about {_mb(needed)} MB needed for {what}" if needed else f" while writing {what}"
+        super().__init__(f"{self.folder}: disk full ({_mb(free)} MB free{need}); "
+                         "free space or set --home/SHUYING_HOME to a larger disk")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f}"

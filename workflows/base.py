@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -109,6 +110,36 @@ class PageTask(ShuyingTask):
 
     def page(self):
         return self.batch().page(self.page_id)
+
+
+def clear_settled_failures(root: luigi.Task, layout: ItemLayout) -> list[str]:
+    """Remove the failure records of tasks below ``root`` that are complete now; return their step names.
+
+    ``on_success`` removes a task's own record, but a task that another run finished after
+    this one failed it (or whose output a later run finds in place) never runs again, so
+    without this its record would outlive the problem.
+    """
+    if not layout.failures.is_dir():
+        return []
+    recorded = {p.stem: p for p in layout.failures.glob("*.json")}
+    cleared = []
+    for task in _graph(root):
+        if isinstance(task, ShuyingTask) and task.step_name in recorded and task.complete():
+            remove(recorded.pop(task.step_name))
+            cleared.append(task.step_name)
+    return cleared
+
+
+def _graph(root: luigi.Task) -> Iterator[luigi.Task]:
+    """Every task ``root`` requires, directly or not, once each."""
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        task = todo.pop()
+        if task.task_id not in seen:
+            seen.add(task.task_id)
+            yield task
+            todo.extend(luigi.task.flatten(task.requires()))
 
 
 def now_iso() -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import StorageError
+from pipeline.errors import StorageError, UnreachableError
 from storage_config.backends.base import LocalTree, StoredTree, TreeSource
 from storage_config.catalogue import CopyStatus, VersionRecord
 from storage_config.locations import Location, Role
@@ -36,6 +36,7 @@ class Outcome(str, enum.Enum):
     COPIED = "copied"  # written, read back, verified
     VERIFIED = "verified"  # already there; read back and verified now
     FAILED = "failed"
+    SKIPPED = "skipped"  # not tried: the location was unreachable earlier in this run
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class CopyOutcome:
     outcome: Outcome
     detail: str = ""
     bytes: int = 0
+    unreachable: UnreachableError | None = None  # the location that could not be reached, if that was why
 
     def __str__(self) -> str:
         version = f".v{self.version}" if self.version is not None else ""
@@ -56,14 +58,16 @@ class CopyOutcome:
 class ReplicationReport:
     outcomes: tuple[CopyOutcome, ...]
     below_policy: tuple[str, ...]
+    unreachable: tuple[str, ...] = ()  # one line per location given up on in this run
 
     @property
     def failures(self) -> tuple[CopyOutcome, ...]:
-        return tuple(o for o in self.outcomes if o.outcome is Outcome.FAILED)
+        """Copies not made: failed, or skipped because their location was unreachable."""
+        return tuple(o for o in self.outcomes if o.outcome in (Outcome.FAILED, Outcome.SKIPPED))
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.below_policy
+        return not self.failures and not self.below_policy and not self.unreachable
 
     @property
     def bytes_copied(self) -> int:
@@ -106,17 +110,42 @@ def replicate_archive(archive: Archive, *, item: str | None = None, location: st
     """Replicate within an open archive (see replicate)."""
     target = archive.config.location(location) if location else None
     outcomes: list[CopyOutcome] = []
+    down: dict[str, UnreachableError] = {}  # a location is tried until its first connection failure
     for item_id, versions in _by_item(archive, item).items():
         try:
             with item_lock(archive, item_id):
                 for record in versions:
                     for loc in [target] if target else policy_targets(archive, record):
                         if loc.name not in _verified_locations(archive, record):
-                            outcomes.append(_replicate_version(archive, record, loc))
+                            outcomes.append(_attempt(archive, record, loc, down))
                 _sync_all(archive, item_id, _reached(outcomes, item_id))
         except AlreadyRunningError as exc:
             outcomes.append(CopyOutcome(item_id, None, location or "*", Outcome.FAILED, str(exc)))
-    return ReplicationReport(tuple(outcomes), tuple(below_policy(archive, item)))
+    return ReplicationReport(tuple(outcomes), tuple(below_policy(archive, item)),
+                             tuple(unreachable_lines(outcomes, down)))
+
+
+def _attempt(archive: Archive, record: VersionRecord, target: Location,
+             down: dict[str, UnreachableError]) -> CopyOutcome:
+    """Replicate one version unless its target already failed to connect in this run; note a new failure."""
+    if target.name in down:
+        return CopyOutcome(record.item_id, record.version, target.name, Outcome.SKIPPED,
+                           f"not tried: {target.name} unreachable earlier in this run")
+    outcome = _replicate_version(archive, record, target)
+    if outcome.unreachable is not None:
+        down.setdefault(outcome.unreachable.location, outcome.unreachable)
+    return outcome
+
+
+def unreachable_lines(outcomes: Iterable[CopyOutcome], down: dict[str, UnreachableError]) -> list[str]:
+    """One line per location given up on: its endpoint, why, and how many items it did not get."""
+    lines = []
+    for name, error in down.items():
+        items = {o.item_id for o in outcomes if o.location == name and o.outcome is not Outcome.COPIED
+                 and o.outcome is not Outcome.VERIFIED}
+        lines.append(f"{name}: endpoint {error.endpoint} unreachable ({error.reason}); {len(items)} items not "
+                     "replicated, run `shuying replicate` again when it is back")
+    return lines
 
 
 def restore(settings: Settings, location: str) -> ReplicationReport:
@@ -151,7 +180,8 @@ def copy_version(archive: Archive, record: VersionRecord, location: Location, so
     except StorageError as exc:
         record_event(archive, new_event(event_type, record.item_id, record.version, location.name, "failure",
                                         f"copy of {record.aip_key} to {location.name}", str(exc)))
-        return CopyOutcome(record.item_id, record.version, location.name, Outcome.FAILED, str(exc))
+        return CopyOutcome(record.item_id, record.version, location.name, Outcome.FAILED, str(exc),
+                           unreachable=exc if isinstance(exc, UnreachableError) else None)
     record_event(archive, new_event(
         event_type, record.item_id, record.version, location.name, "success",
         f"copy of {record.aip_key} to {location.name} ({location.describe()}): {len(expected)} files, {size} bytes "
@@ -253,7 +283,7 @@ def _by_item(archive: Archive, item: str | None) -> dict[str, list[VersionRecord
 
 
 def _reached(outcomes: Iterable[CopyOutcome], item_id: str) -> set[str]:
-    return {o.location for o in outcomes if o.item_id == item_id and o.outcome is not Outcome.FAILED}
+    return {o.location for o in outcomes if o.item_id == item_id and o.outcome in (Outcome.COPIED, Outcome.VERIFIED)}
 
 
 def _sync_all(archive: Archive, item_id: str, locations: Iterable[str]) -> None:

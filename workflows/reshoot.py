@@ -36,7 +36,7 @@ from workflows.base import read_json
 from workflows.ingest import BuildMets, OcrReview
 from workflows.layout import ItemLayout
 from workflows.package import index_item, master_bag_path, metadata_files, ocr_files, publish_item, read_reshoots
-from workflows.run import IngestResult, ingest_task, recorded_failures, run_ingest
+from workflows.run import IngestResult, ingest_lock, ingest_task, recorded_failures, run_ingest
 from workflows.versions import new_version
 
 __all__ = ["ReshootError", "ReshootResult", "describe", "reshoot"]
@@ -77,16 +77,17 @@ def reshoot(batch_dir: Path, settings: Settings, names: list[str], *, operator: 
         raise ReshootError(f"{batch.item_id}: not ingested yet, so there is nothing to reshoot: run "
                            f"`shuying ingest {batch_dir}` with the new images in place")
     pages = [_page_named(batch, name) for name in dict.fromkeys(names)]
-    previous = _stored_version(settings, layout)
-    pending = _record(batch, layout, pages, operator, reason, settings)
-    _invalidate(batch, layout, [r.page_id for r in pending], stored=previous is not None)
     gate = {"qc_profile": qc_profile, "accept_warnings": accept_warnings, "overrides": overrides,
             "operator": operator, "reason": reason, "ocr_engine": ocr_engine}
-    if previous is None:
-        result = run_ingest(batch_dir, settings, workers=workers, **gate)
-        version = 1 if result.ok and layout.stored.is_file() else 0
-        return ReshootResult(batch, layout, _finish(layout, pending, version), version, result)
-    return _new_version(batch, layout, settings, previous, pending, workers, gate)
+    with ingest_lock(settings, batch):  # no ingest of the item may run while its outputs are removed
+        previous = _stored_version(settings, layout)
+        pending = _record(batch, layout, pages, operator, reason, settings)
+        _invalidate(batch, layout, [r.page_id for r in pending], stored=previous is not None)
+        if previous is not None:
+            return _new_version(batch, layout, settings, previous, pending, workers, gate)
+    result = run_ingest(batch_dir, settings, workers=workers, **gate)  # takes the lock itself
+    version = 1 if result.ok and layout.stored.is_file() else 0
+    return ReshootResult(batch, layout, _finish(layout, pending, version), version, result)
 
 
 def _page_named(batch: Batch, name: str) -> Page:

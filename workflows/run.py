@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,9 +15,10 @@ import luigi
 
 from pipeline import ocr
 from pipeline.batch import Batch, load_batch
-from pipeline.errors import OcrError
+from pipeline.errors import BusyError, OcrError
 from pipeline.qc import GateRequest, check_request, resolve_profile
 from storage_config.settings import Settings
+from workflows.base import clear_settled_failures, now_iso
 from workflows.ingest import IngestBatch, ShuyingTask, ocr_is_current
 from workflows.layout import ItemLayout
 from workflows.masters import check_masters_unchanged
@@ -75,6 +80,7 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
         OverrideError: an override names no page or check, or lacks operator and reason.
         ValidationError: the QC profile file is invalid.
         OcrError: ``ocr_engine`` is unknown, or would change the OCR of an item already packaged.
+        BusyError: another ingest of the same item is running (without ``scheduler_url``).
     """
     batch = load_batch(batch_dir)
     gate = GateRequest(accept_warnings, tuple(overrides), operator, reason)
@@ -84,6 +90,15 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
     layout = ItemLayout(settings.work_dir, settings.publish_dir, batch.item_id)
     check_ocr_engine(batch, layout, ocr_engine)
     check_masters_unchanged(batch, layout)  # a replaced master is a reshoot, declared as one
+    # A shared scheduler hands each task to one process; without one, two runs would race
+    # for the same outputs, so the second stops before doing anything.
+    with contextlib.nullcontext() if scheduler_url else ingest_lock(settings, batch):
+        return _build(batch, layout, settings, workers, scheduler_url, str(qc_profile or ""), gate, ocr_engine)
+
+
+def _build(batch: Batch, layout: ItemLayout, settings: Settings, workers: int, scheduler_url: str | None,
+           qc_profile: str, gate: GateRequest, ocr_engine: str) -> IngestResult:
+    """Run the Luigi build of ``batch`` and read its outcome (the caller holds the ingest lock)."""
     # Luigi's own log (tracebacks included) goes to the item's luigi.log; users see the
     # one-line failure records instead.
     _log_luigi_to(layout.work / "luigi.log")
@@ -96,13 +111,50 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
         luigi.configuration.get_config().set("worker", "keep_alive", "true")
     else:
         options["local_scheduler"] = True
-    task = ingest_task(batch, settings, qc_profile=str(qc_profile or ""), gate=gate, ocr_engine=ocr_engine)
+    task = ingest_task(batch, settings, qc_profile=qc_profile, gate=gate, ocr_engine=ocr_engine)
     summary = luigi.build([task], **options)
+    clear_settled_failures(task, layout)  # tasks done by another run, whose failure record this run never saw
     # Done means published: with a shared scheduler, tasks another process ran show
     # here as NOT_RUN, which is no failure once the manifest exists.
     review = json.loads(layout.ocr_review.read_text(encoding="utf-8")) if layout.ocr_review.is_file() else {}
     done = layout.manifest.exists() and layout.stored.exists()  # published, and stored: never one without the other
     return IngestResult(batch, layout, done, summary.status.name, recorded_failures(layout), review)
+
+
+@contextlib.contextmanager
+def ingest_lock(settings: Settings, batch: Batch) -> Iterator[None]:
+    """Hold ``<home>/locks/ingest-<item>.lock`` (flock, released by the kernel if the process dies).
+
+    A file of its own, not the storage lock ``<item>.lock``: StoreAip takes that one inside
+    this run, and two flocks on separate opens of one file block each other even in one process.
+
+    Raises:
+        BusyError: another process holds it.
+    """
+    locks = Path(settings.home) / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"ingest-{batch.item_id}.lock", "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise BusyError(busy_message(batch, handle.read().strip() or "pid ?")) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {now_iso()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def busy_message(batch: Batch, holder: str) -> str:
+    """Say who holds the item and what to do: one line, as the CLI prints it."""
+    return (f"{batch.item_id}: an ingest of this item is already running ({holder}); nothing was done. "
+            f"Wait for it to end, then run `shuying ingest {batch.root}` again to finish anything left "
+            "(to share one batch between processes, give each the same --scheduler-url)")
 
 
 def check_ocr_engine(batch: Batch, layout: ItemLayout, ocr_engine: str) -> None:
@@ -156,4 +208,4 @@ def progress_line(task: luigi.Task) -> str:
     return f"[{done}/{len(batch.leaves)} pages] {task.step_name} done"
 
 
-__all__ = ["IngestResult", "run_ingest", "ingest_task", "check_ocr_engine", "recorded_failures", "progress_line"]
+__all__ = ["IngestResult", "run_ingest", "ingest_task", "ingest_lock", "check_ocr_engine", "recorded_failures", "progress_line"]

@@ -38,7 +38,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from pipeline.checksums import ALGORITHMS, BLOCK_SIZE, Digests, digest_stream
-from pipeline.errors import StorageError
+from pipeline.errors import StorageError, UnreachableError
 from storage_config.backends.base import (
     AIP_ROOT,
     NotStoredError,
@@ -67,6 +67,9 @@ class S3Backend:
         self.bucket = options.bucket
         self.prefix = options.prefix if not options.prefix or options.prefix.endswith("/") else options.prefix + "/"
         self._client: Any = None
+        # Set by the first connection failure: later calls fail at once instead of waiting out
+        # timeouts and retries again (one command run holds one backend object).
+        self.unreachable: UnreachableError | None = None
 
     @property
     def client(self) -> Any:
@@ -251,10 +254,23 @@ class S3Backend:
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        """Turn boto3's exceptions into one StorageError that says what to do."""
+        """Turn boto3's exceptions into one StorageError that says what to do.
+
+        Raises:
+            UnreachableError: the endpoint refused or timed out a connection, now or earlier.
+        """
+        if self.unreachable is not None:
+            raise UnreachableError(self.name, self.unreachable.endpoint, self.unreachable.reason,
+                                   f"{doing}: not tried again")
         try:
             yield
         except (bce.BotoCoreError, bce.ClientError, S3UploadFailedError, OSError) as exc:
+            if _cannot_connect(exc):
+                self.unreachable = UnreachableError(self.name, self.options.endpoint_url or "the default S3 endpoint",
+                                                    str(exc), doing)
+                log.warning("%s: %s unreachable (%s); not asked again in this run", self.name,
+                            self.unreachable.endpoint, exc)
+                raise self.unreachable from None
             raise StorageError(f"{self.name}: {doing}: {self._explain(exc)}") from None
 
     def _explain(self, exc: BaseException) -> str:
@@ -318,6 +334,15 @@ def _make_client(options: S3Options) -> Any:
     )
     return session.client("s3", endpoint_url=options.endpoint_url or None, region_name=options.region or None,
                           config=config)
+
+
+def _cannot_connect(exc: BaseException | None) -> bool:
+    """Say whether no connection could be opened (boto3's transfer manager wraps the cause)."""
+    while exc is not None:
+        if isinstance(exc, (bce.EndpointConnectionError, bce.ConnectTimeoutError)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _code(exc: BaseException) -> str:
