@@ -8,6 +8,7 @@ plain S3 API; the commit marker and the catalogue are left as they were.
 from __future__ import annotations
 
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,8 @@ def stored_book(site: Site, item_id: str = "book-a", seed: int = 1, sizes: tuple
     files = sample_files(seed, sizes)
     ingest_bag(site.settings, item_id, files)
     assert replicate(site.settings).ok
+    # Storage alone: the bag staged in the work area would otherwise heal damage to both copies.
+    shutil.rmtree(site.settings.work_dir / item_id / "aip", ignore_errors=True)
     return files
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,7 @@ def test_the_audit_report_carries_the_warnings(tmp_path):
 def test_unrecoverable_with_one_copy_says_what_was_tried_where_the_bytes_are_and_what_to_do(tmp_path):
     home, config = one_site(tmp_path)
     ingest_bag(settings_with(home, config), "book-a", sample_files(1))
+    shutil.rmtree(home / "work", ignore_errors=True)  # storage alone: no staged bag to heal from
     master = home / "primary/aips/book-a/book-a.v1" / MASTER
     good = master.read_bytes()
     master.write_bytes(flip_bit(good))
@@ -159,6 +161,7 @@ def test_unrecoverable_in_two_sites_names_both_and_the_next_step_repairs_the_oth
     home, config = two_sites(tmp_path)
     ingest_bag(settings_with(home, config), "book-a", sample_files(1))
     assert replicate(settings_with(home, config)).ok
+    shutil.rmtree(home / "work", ignore_errors=True)  # storage alone: no staged bag to heal from
     paths = {name: home / name / "aips/book-a/book-a.v1" / MASTER for name in ("primary", "nas")}
     good = paths["primary"].read_bytes()
     for offset, path in enumerate(paths.values()):
