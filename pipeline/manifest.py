@@ -36,7 +36,7 @@ from iiif_prezi3 import (
 )
 
 from pipeline.batch import Batch, Leaf, PageType, ScriptDirection
-from pipeline.structure import Division, div_ids
+from pipeline.structure import VOLUME_TYPE, Division, div_ids
 
 __all__ = ["CanvasSource", "build_manifest", "canvas_id", "dump_manifest", "image_service_id", "manifest_id",
            "ranges", "search_services"]
@@ -107,8 +107,8 @@ def ranges(batch: Batch, base_url: str) -> list[dict[str, Any]]:
     """The manifest's ``structures``: the divisions below the work and volume, as nested ranges."""
     logical = batch.logical
     ids = div_ids(logical)
-    top = logical.children[0].children if logical.children and logical.children[0].kind == "volume" \
-        else logical.children
+    volume = logical.children[0] if logical.children and logical.children[0].kind == VOLUME_TYPE else None
+    top = volume.children if volume else logical.children
     leaves = {leaf.page_id: leaf for leaf in batch.leaves}
     return [_range(batch, division, ids, leaves, base_url) for division in top]
 

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,16 +79,28 @@ def item_lock(archive: Archive, item_id: str, *, wait: bool = False) -> Iterator
     Raises:
         AlreadyRunningError: ``wait`` is false and another process holds the lock.
     """
-    archive.locks.mkdir(parents=True, exist_ok=True)
-    path = archive.locks / f"{item_id}.lock"
+    def busy(holder: str) -> Exception:
+        return AlreadyRunningError(f"{item_id}: storage or replication already running ({holder}); "
+                                   "try again when it ends")
+
+    with pid_lock(archive.locks / f"{item_id}.lock", busy, wait=wait):
+        yield
+
+
+@contextlib.contextmanager
+def pid_lock(path: Path, busy: Callable[[str], Exception], *, wait: bool = False) -> Iterator[None]:
+    """Hold an flock on ``path`` (released by the kernel if the process dies), noting our pid in it.
+
+    Without ``wait``, a lock held elsewhere raises ``busy(holder)``, holder being what the
+    other process wrote ("pid 123 since …").
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise AlreadyRunningError(f"{item_id}: storage or replication already running ({holder}); "
-                                      "try again when it ends") from None
+            raise busy(handle.read().strip() or "pid ?") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} since {now_iso()}")

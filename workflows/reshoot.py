@@ -28,6 +28,7 @@ from pipeline.batch import Batch, Page, load_batch
 from pipeline.checksums import Digests, digest_file
 from pipeline.errors import BatchError, ShuyingError
 from pipeline.intake import duplicate_problems, master_problems
+from pipeline.qc import GateRequest
 from pipeline.reshoot import Reshoot
 from storage_config.catalogue import FileKind, VersionRecord
 from storage_config.settings import Settings
@@ -194,9 +195,7 @@ def _new_version(batch: Batch, layout: ItemLayout, settings: Settings, previous:
     return ReshootResult(batch, layout, _finish(layout, pending, record.version), record.version, result)
 
 
-def _gate(gate: dict):
-    from pipeline.qc import GateRequest
-
+def _gate(gate: dict) -> GateRequest:
     return GateRequest(gate["accept_warnings"], tuple(gate["overrides"]), gate["operator"], gate["reason"])
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +16,8 @@ from pipeline.batch import Batch, load_batch
 from pipeline.errors import BusyError, OcrError
 from pipeline.qc import GateRequest, check_request, resolve_profile
 from storage_config.settings import Settings
-from workflows.base import clear_settled_failures, now_iso
+from workflows.archive import pid_lock
+from workflows.base import clear_settled_failures
 from workflows.ingest import IngestBatch, ShuyingTask, ocr_is_current
 from workflows.layout import ItemLayout
 from workflows.masters import check_masters_unchanged
@@ -131,23 +130,9 @@ def ingest_lock(settings: Settings, batch: Batch) -> Iterator[None]:
     Raises:
         BusyError: another process holds it.
     """
-    locks = Path(settings.home) / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / f"ingest-{batch.item_id}.lock", "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            raise BusyError(busy_message(batch, handle.read().strip() or "pid ?")) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} since {now_iso()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with pid_lock(Path(settings.home) / "locks" / f"ingest-{batch.item_id}.lock",
+                  lambda holder: BusyError(busy_message(batch, holder))):
+        yield
 
 
 def busy_message(batch: Batch, holder: str) -> str:
