@@ -1011,6 +1011,7 @@ def migrate(settings: Settings, inventory_csv: Path, root: Path, plan_only: bool
     from pipeline.migrate import MigrationLockedError
     from pipeline.qc import OverrideError
     from workflows import migrate as migration
+    from workflows.masters import MasterChangedError
 
     try:
         if plan_only:

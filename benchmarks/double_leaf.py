@@ -22,10 +22,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import split as composites  # noqa: E402  (benchmarks/split.py)
-from pipeline.qc import DEFAULT_PROFILE  # noqa: E402
-from pipeline.qc.double_leaf import check_double_leaf  # noqa: E402
-from pipeline.qc.page import analysis_copy  # noqa: E402
+import split as composites
+
+from pipeline.qc import DEFAULT_PROFILE
+from pipeline.qc.double_leaf import check_double_leaf
+from pipeline.qc.page import analysis_copy
 
 ANALYSIS_SIDE = 1500  # QC's analysis copy (profile analysis_side)
 GROUNDS = ((40, 1.5), (200, 1.5), (40, 1.0), (40, 1.2))  # grey of the ground, width/height of the frame

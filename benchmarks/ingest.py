@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline.sample_book import write_sample_batch  # noqa: E402
+from pipeline.sample_book import write_sample_batch
 
 
 def tree_rss_kib(root_pid: int) -> int:

@@ -52,10 +52,10 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline import ocr  # noqa: E402
-from pipeline.deskew import deskew, estimate_skew  # noqa: E402
-from pipeline.ocr.script import Script, ScriptMapper  # noqa: E402
-from pipeline.synthetic import render_horizontal_page, render_vertical_page, sample_text_for_page  # noqa: E402
+from pipeline import ocr
+from pipeline.deskew import deskew, estimate_skew
+from pipeline.ocr.script import Script, ScriptMapper
+from pipeline.synthetic import render_horizontal_page, render_vertical_page, sample_text_for_page
 
 GROUND_TRUTH = REPO / "benchmarks" / "ocr_ground_truth"
 UNMAPPED, MAPPED = "ours, PP-OCRv6, no mapping", "ours, PP-OCRv6"
@@ -345,7 +345,7 @@ def cpu_seconds() -> float:
 
 def count_mapping(truth: str, found: str, script: Script, counts: dict[str, MappingCount]) -> None:
     pairs = aligned_pairs(truth, found)
-    for (label, count), guarded in zip(counts.items(), (True, False)):
+    for count, guarded in zip(counts.values(), (True, False)):
         mapper = ScriptMapper(script, guarded=guarded)
         for j, ch in enumerate(found):
             new = normalise(mapper.map_char(ch)) or ch

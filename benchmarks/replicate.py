@@ -79,7 +79,7 @@ def start_s3(port: int) -> subprocess.Popen:
         try:
             client.create_bucket(Bucket="bench")
             return server
-        except Exception:  # noqa: BLE001 - waiting for the server to listen
+        except Exception:
             time.sleep(0.1)
     server.kill()
     raise SystemExit("moto server did not start")

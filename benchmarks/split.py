@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.crop import find_page  # noqa: E402
-from pipeline.split import Split, find_split  # noqa: E402
+from pipeline.crop import find_page
+from pipeline.split import Split, find_split
 
 SAMPLES = Path("/work/shared/samples")
 WORK_LONG_SIDE = 1000  # px; the caller shrinks a spread to about this before find_split
@@ -89,7 +89,7 @@ def run_composites() -> None:
             error = (split.x - truth) / spread.shape[1]
             name = f"{left_name}|{right_name} {join} {gap}px"
             print(f"{name:<22} {spread.shape[1]:>5} {truth:>6} {split.x:>7} {error:>+6.1%} "
-                  f"{split.method:<9} {split.confidence:>4.2f} {ink:>6} {str(inside):>8}  "
+                  f"{split.method:<9} {split.confidence:>4.2f} {ink:>6} {inside!s:>8}  "
                   f"{blank[0]}-{blank[1]}")
             print(f"    {split.note}")
 

@@ -158,7 +158,7 @@ def parse_size(text: str) -> Size:
     if match:
         return _percent_size(text, float(match.group(1)), upscale)
     match = _SIZE_WH.match(body)
-    if not match or match.group(2) is None and match.group(3) is None:
+    if not match or (match.group(2) is None and match.group(3) is None):
         hint = " (IIIF 3.0 uses max, not full)" if body == "full" else ""
         raise BadRequest(f"{_shown(text)} is not max, w,, ,h, w,h, !w,h or pct:n{hint}", "size")
     return _pixel_size(text, match.group(1) == "!", match.group(2), match.group(3), upscale)

@@ -22,8 +22,8 @@ import pyvips
 
 from pipeline.batch import Leaf, Side
 from pipeline.crop import PageCrop, find_page
-from pipeline.errors import ImageError
 from pipeline.deskew import Affine, DeskewResult, SkewEstimate, deskew, estimate_skew
+from pipeline.errors import ImageError
 from pipeline.images import to_numpy, to_srgb8
 from pipeline.orientation import Orientation, compose, turn_affine, upright
 from pipeline.split import Split, find_split

@@ -43,7 +43,16 @@ from pipeline.checksums import Digests
 from pipeline.formats import FileFormat
 from pipeline.identifiers import object_uuid
 from pipeline.mods import MODS_VERSION, build_mods
-from pipeline.premis import Agent, AgentType, Event, FileObject, agent_xml, agents_of, event_xml, object_xml
+from pipeline.premis import (
+    Agent,
+    AgentType,
+    Event,
+    FileObject,
+    agent_xml,
+    agents_of,
+    event_xml,
+    object_xml,
+)
 from pipeline.structure import Division, div_ids
 from pipeline.xmlns import NAMESPACES, XLINK_HREF, XSI_SCHEMA_LOCATION, attr, schema_location, tag
 

@@ -18,7 +18,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.batch import IGNORED_NAMES, IMAGE_SUFFIXES
@@ -435,7 +435,28 @@ def _language_problems(where: str, document: dict) -> list[Problem]:
             for code in document["item"].get("languages", []) if models_for(code, vertical=vertical) is None]
 
 
-__all__ = ["COLUMNS", "Column", "Event", "InventoryError", "InventoryRow", "ItemOutcome", "ItemPlan",
-           "LEGACY_PROFILE", "MigrationLockedError", "batch_document", "checksum_mismatches", "failure_status",
-           "folder_problem", "item_states", "journal_entry", "list_page_files", "natural_key", "overridden_pages",
-           "parse_row", "plan_items", "read_inventory", "recorded_masters", "summarise"]
+__all__ = [
+    "COLUMNS",
+    "LEGACY_PROFILE",
+    "Column",
+    "Event",
+    "InventoryError",
+    "InventoryRow",
+    "ItemOutcome",
+    "ItemPlan",
+    "MigrationLockedError",
+    "batch_document",
+    "checksum_mismatches",
+    "failure_status",
+    "folder_problem",
+    "item_states",
+    "journal_entry",
+    "list_page_files",
+    "natural_key",
+    "overridden_pages",
+    "parse_row",
+    "plan_items",
+    "read_inventory",
+    "recorded_masters",
+    "summarise",
+]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -107,7 +108,7 @@ def _grey(image: np.ndarray) -> np.ndarray:
 
 
 def _profiles(grey: np.ndarray) -> _Profiles:
-    height, width = grey.shape
+    width = grey.shape[1]
     k = max(5, round(width * STROKE_WIDTH) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     smooth = cv2.GaussianBlur(grey, (0, 0), 0.8)
@@ -140,7 +141,6 @@ def _text_rows(ink: np.ndarray) -> slice:
 def _find_valley(p: _Profiles) -> Split | None:
     """Find the gutter of an open book: a wide, deep dip in the columns' median brightness."""
     start, end = p.band
-    width = p.median.size
     level = cv2.blur(p.median.reshape(1, -1), (3, 1)).ravel()
     dark = level < p.paper * (1.0 - VALLEY_DEPTH)
     # Each dark run is a candidate; a thick black rule or a scanner's edge bar is one too, but narrow.
@@ -185,7 +185,7 @@ def _find_banxin(p: _Profiles) -> Split | None:
     rules = _rules(p)
     if len(rules) < 3:
         return None
-    pairs = [(a, b) for a, b in zip(rules, rules[1:]) if BANXIN_GAP[0] * width <= b - a <= BANXIN_GAP[1] * width]
+    pairs = [(a, b) for a, b in pairwise(rules) if BANXIN_GAP[0] * width <= b - a <= BANXIN_GAP[1] * width]
     if not pairs:
         return None
     filled = {pair: _inked_rows(p, pair) for pair in pairs}
@@ -207,7 +207,7 @@ def _find_banxin(p: _Profiles) -> Split | None:
 
 def _rules(p: _Profiles) -> list[int]:
     """Return the x of each long vertical rule (界行, 版心 and frame lines), left to right."""
-    height, width = p.ink.shape
+    width = p.ink.shape[1]
     text_height = p.rows.stop - p.rows.start
     run = max(5, round(text_height * RULE_RUN))
     vertical = cv2.getStructuringElement(cv2.MORPH_RECT, (1, run))

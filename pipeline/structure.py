@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from pipeline.errors import Problem
 
@@ -149,7 +150,7 @@ def _find_leaf(name: str, leaves: Sequence[LeafRef], field: str, problems: list[
 def _overlaps(found: list[tuple[int, int, Division]], leaves: Sequence[LeafRef], where: str) -> list[Problem]:
     """Siblings must be in reading order and may share only a boundary leaf."""
     problems = []
-    for (first_a, last_a, a), (first_b, last_b, b) in zip(found, found[1:]):
+    for (first_a, last_a, a), (first_b, last_b, b) in pairwise(found):
         if first_b < last_a:
             problems.append(Problem("batch.json", f"{b.label!r} ({leaves[first_b].label}–{leaves[last_b].label}) "
                                     f"overlaps or precedes {a.label!r} ({leaves[first_a].label}–"

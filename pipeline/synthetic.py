@@ -39,7 +39,7 @@ _MING_FONTS = (
     "opentype/noto/NotoSansCJK-Regular.ttc",
     "truetype/noto/NotoSansCJK-Regular.ttc",
 )
-_KAI_FONTS = ("truetype/arphic/ukai.ttc",) + _MING_FONTS
+_KAI_FONTS = ("truetype/arphic/ukai.ttc", *_MING_FONTS)
 # Faces inside .ttc collections, best first: traditional-character forms.
 _PREFERRED_FACES = (" TW", " TC", " HK")
 

@@ -167,7 +167,7 @@ def _fill_patch(card: np.ndarray, row: int, col: int, patch: int, gap: int, rgb:
 
 def _target_position(size: tuple[int, int], box: Box) -> tuple[int, int]:
     """Put the target on the ground right of the page, a clear gap away from it."""
-    width, height = size
+    width = size[0]
     x = min(box[0] + box[2] + round(width * 0.03), width - 1)
     return x, box[1] + box[3] // 4
 

@@ -92,14 +92,13 @@ def _plan(archive: Archive, ours: list[PendingFetch]) -> tuple[list[_Plan], dict
     for entry in ours:
         item_id, version = target_of(entry) or ("", 0)
         try:
-            record = _cached(records, (item_id, version), lambda: archive.catalogue.version(item_id, version))
+            record = _cached(records, (item_id, version), archive.catalogue.version)
             found = record.files.get(entry.path)
             problem = _disagreement(entry, found, record.aip_key)
             if found is not None and not problem:
-                holder = _cached(records, (item_id, found.stored_in),
-                                 lambda: archive.catalogue.version(item_id, found.stored_in))
+                holder = _cached(records, (item_id, found.stored_in), archive.catalogue.version)
                 where = _cached(holders, (item_id, found.stored_in),
-                                lambda: tuple(_locations(archive, item_id, found.stored_in)))
+                                lambda item, version: tuple(_locations(archive, item, version)))
                 plans.append(_Plan(entry, holder.aip_key, _expected(entry, found), found.digests.size, where))
                 continue
         except StorageError as exc:
@@ -108,10 +107,10 @@ def _plan(archive: Archive, ours: list[PendingFetch]) -> tuple[list[_Plan], dict
     return plans, unresolved
 
 
-def _cached(cache: dict, key: tuple[str, int], make: Callable[[], Any]) -> Any:
+def _cached(cache: dict, key: tuple[str, int], make: Callable[[str, int], Any]) -> Any:
     """Ask the catalogue once per version, not once per file (a holey bag may list hundreds)."""
     if key not in cache:
-        cache[key] = make()
+        cache[key] = make(*key)
     return cache[key]
 
 

@@ -7,14 +7,14 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import luigi
 
+from pipeline.atomic import remove, write_json_atomic
 from pipeline.batch import Batch, load_batch
 from pipeline.errors import ShuyingError
-from pipeline.atomic import remove, write_json_atomic
 from workflows.layout import ItemLayout
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def _graph(root: luigi.Task) -> Iterator[luigi.Task]:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def read_json(path: Path) -> dict:

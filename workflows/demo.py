@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.sample_book import write_sample_batch
 from pipeline.atomic import atomic_path
+from pipeline.sample_book import write_sample_batch
 
 
 def make_demo_batch(dest: Path, *, pages: int = 8) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import ssl
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import cv2
 import pyvips
@@ -19,7 +19,7 @@ from pipeline.qc_report import gate_summary, summary_line
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def now_iso() -> str:

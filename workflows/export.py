@@ -120,5 +120,5 @@ def _drop_fetch_lines(bag: Path) -> None:
         manifest = bag / f"tagmanifest-{algorithm}.txt"
         if manifest.is_file():
             lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
-            manifest.write_text("".join(l for l in lines if l.rstrip("\r\n").split(" ", 1)[-1].strip() != FETCH_TXT),
+            manifest.write_text("".join(line for line in lines if line.rstrip("\r\n").split(" ", 1)[-1].strip() != FETCH_TXT),
                                 encoding="utf-8")

@@ -13,6 +13,7 @@ from pathlib import Path
 import luigi
 
 from pipeline import access, images, ocr, qc
+from pipeline.atomic import atomic_path, remove, write_bytes_atomic, write_json_atomic
 from pipeline.batch import Batch, Leaf, PageType
 from pipeline.checksums import digest_file, verify_file
 from pipeline.derivative import make_leaf_image
@@ -21,10 +22,16 @@ from pipeline.intake import duplicate_problems, language_problems, master_proble
 from pipeline.ocr.engines import page_override
 from pipeline.ocr.review import page_summary, review_list
 from workflows import events
-from pipeline.atomic import atomic_path, remove, write_bytes_atomic, write_json_atomic
 from workflows.base import PageTask, ShuyingTask, read_json
 from workflows.layout import ItemLayout
-from workflows.package import assemble_aip, build_item_mets, index_item, master_digests, publish_item, store_aip
+from workflows.package import (
+    assemble_aip,
+    build_item_mets,
+    index_item,
+    master_digests,
+    publish_item,
+    store_aip,
+)
 from workflows.qc_run import write_batch_qc, write_ocr_contact_sheet
 
 # Page types that carry no text worth recognising.

@@ -331,5 +331,16 @@ def _pages(count: int) -> str:
     return f" ({count} page{'' if count == 1 else 's'})" if count else ""
 
 
-__all__ = ["MigrationPaths", "MigrationReport", "MigrationRequest", "PlannedItem", "RunJournal", "copy_hashed",
-           "plan_migration", "plan_lines", "progress_line", "run_migration", "stage_item"]
+__all__ = [
+    "MigrationPaths",
+    "MigrationReport",
+    "MigrationRequest",
+    "PlannedItem",
+    "RunJournal",
+    "copy_hashed",
+    "plan_lines",
+    "plan_migration",
+    "progress_line",
+    "run_migration",
+    "stage_item",
+]

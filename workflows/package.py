@@ -26,7 +26,14 @@ from pipeline.manifest import (
     dump_manifest,
     image_service_id,
 )
-from pipeline.mets import MetsFiles, PageFiles, PayloadFile, build_mets, serialize_mets, shuying_agent
+from pipeline.mets import (
+    MetsFiles,
+    PageFiles,
+    PayloadFile,
+    build_mets,
+    serialize_mets,
+    shuying_agent,
+)
 from pipeline.premis import Event
 from pipeline.reshoot import Reshoot, reshoot_event
 from pipeline.search import SearchHit, read_alto_page, search

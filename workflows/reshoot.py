@@ -36,7 +36,14 @@ from workflows.archive import open_archive
 from workflows.base import read_json
 from workflows.ingest import BuildMets, OcrReview
 from workflows.layout import ItemLayout
-from workflows.package import index_item, master_bag_path, metadata_files, ocr_files, publish_item, read_reshoots
+from workflows.package import (
+    index_item,
+    master_bag_path,
+    metadata_files,
+    ocr_files,
+    publish_item,
+    read_reshoots,
+)
 from workflows.run import IngestResult, ingest_lock, ingest_task, recorded_failures, run_ingest
 from workflows.versions import new_version
 

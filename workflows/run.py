@@ -193,4 +193,4 @@ def progress_line(task: luigi.Task) -> str:
     return f"[{done}/{len(batch.leaves)} pages] {task.step_name} done"
 
 
-__all__ = ["IngestResult", "run_ingest", "ingest_task", "ingest_lock", "check_ocr_engine", "recorded_failures", "progress_line"]
+__all__ = ["IngestResult", "check_ocr_engine", "ingest_lock", "ingest_task", "progress_line", "recorded_failures", "run_ingest"]

@@ -43,7 +43,12 @@ from iiif_server.staff.accounts import AccountStore, Role, Session
 from iiif_server.staff.desk import ConservationDesk
 from iiif_server.staff.form import FormFields, form_record, safe_file_name
 from iiif_server.tokens import TokenKind, TokenStore
-from pipeline.conservation import RecordError, RecordHistory, RevisionConflictError, UnknownRecordError
+from pipeline.conservation import (
+    RecordError,
+    RecordHistory,
+    RevisionConflictError,
+    UnknownRecordError,
+)
 from pipeline.errors import ImageError, ShuyingError
 from storage_config.settings import Settings
 

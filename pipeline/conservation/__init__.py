@@ -21,7 +21,13 @@ from pipeline.conservation.record import (
     record_from_dict,
 )
 from pipeline.conservation.report import render_record_section, render_report, report_image
-from pipeline.conservation.vocabulary import Term, Vocabularies, Vocabulary, VocabularyError, load_vocabularies
+from pipeline.conservation.vocabulary import (
+    Term,
+    Vocabularies,
+    Vocabulary,
+    VocabularyError,
+    load_vocabularies,
+)
 
 __all__ = [
     "ConservationRecord",

@@ -28,8 +28,8 @@ from lxml import etree
 
 from pipeline.conservation.record import ConservationRecord, Dates, RecordImage
 from pipeline.conservation.vocabulary import Vocabularies
-from pipeline.mets import PayloadFile, file_format, href_of
 from pipeline.identifiers import object_uuid, record_event_uuid
+from pipeline.mets import PayloadFile, file_format, href_of
 from pipeline.premis import Agent, AgentType, FileObject, agent_xml, object_xml
 from pipeline.xmlns import NAMESPACES, XLINK_HREF, tag
 

@@ -8,7 +8,14 @@ ppocr), script (OpenCC mapping), recognise (the page pipeline) and alto.
 from __future__ import annotations
 
 from pipeline.ocr.alto import to_alto, to_text
-from pipeline.ocr.engines import AUTO, DEFAULT_ENGINES, OcrPlan, choose_engine, make_engine, plan_ocr
+from pipeline.ocr.engines import (
+    AUTO,
+    DEFAULT_ENGINES,
+    OcrPlan,
+    choose_engine,
+    make_engine,
+    plan_ocr,
+)
 from pipeline.ocr.model import (
     FLOW_ROLES,
     LOW_GLYPH_CONFIDENCE,

@@ -66,8 +66,8 @@ class PpOcrEngine:
             raise OcrError(f"PP-OCR model files not found: {', '.join(missing)} (reinstall {PACKAGE})")
         try:
             ocr = RapidOCR(params=params)
-            self._det = ocr._load_det_model()  # noqa: SLF001 - the public call runs the whole pipeline
-            self._rec = ocr._load_rec_model()  # noqa: SLF001
+            self._det = ocr._load_det_model()
+            self._rec = ocr._load_rec_model()
         except Exception as exc:  # rapidocr raises bare Exceptions for config and model problems
             raise OcrError(f"cannot load the PP-OCR models from {folder}: {exc}") from exc
         self._characters: list[str] = list(self._rec.postprocess_op.character)

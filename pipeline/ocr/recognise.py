@@ -19,15 +19,29 @@ import cv2
 import numpy as np
 
 from pipeline.errors import OcrError
-from pipeline.ocr.blocks import LayoutBlock, estimate_glyph_size, film_streaks, find_blocks, glyph_solids
+from pipeline.ocr.blocks import (
+    LayoutBlock,
+    estimate_glyph_size,
+    film_streaks,
+    find_blocks,
+    glyph_solids,
+)
 from pipeline.ocr.cleanup import mostly_latin, why_empty, without_residue
 from pipeline.ocr.glyphs import glyph_spans, tight_span
-from pipeline.ocr.layout import CleanPage, Column, Segment, clean_page, find_columns, find_folds, split_notes
+from pipeline.ocr.layout import (
+    CleanPage,
+    Column,
+    Segment,
+    clean_page,
+    find_columns,
+    find_folds,
+    split_notes,
+)
 from pipeline.ocr.model import (
     CROP_MARGIN,
+    BlockRole,
     Box,
     Deadline,
-    BlockRole,
     Engine,
     OcrBlock,
     OcrGlyph,

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.conservation import RecordError, check_pages, load_vocabularies, parse_record, record_from_dict
+from pipeline.conservation import (
+    RecordError,
+    check_pages,
+    load_vocabularies,
+    parse_record,
+    record_from_dict,
+)
 from tests.conservation.helpers import record_doc
 
 TODAY = date(2025, 6, 1)

@@ -6,7 +6,13 @@ import sqlite3
 
 import pytest
 
-from iiif_server.staff.accounts import AccountError, AccountStore, Role, check_password, hash_password
+from iiif_server.staff.accounts import (
+    AccountError,
+    AccountStore,
+    Role,
+    check_password,
+    hash_password,
+)
 
 PASSWORD = "correct horse battery"
 

@@ -6,8 +6,6 @@ import pytest
 
 from iiif_server.errors import BadRequest
 from iiif_server.geometry import (
-    image_limits,
-    rotated_size,
     Box,
     Dimensions,
     Level,
@@ -15,9 +13,11 @@ from iiif_server.geometry import (
     Pyramid,
     canonical_path,
     choose_level,
+    image_limits,
     output_size,
     plan_render,
     region_box,
+    rotated_size,
 )
 from iiif_server.image_request import parse_image_request, parse_region, parse_size
 

@@ -259,7 +259,7 @@ def test_each_page_turn_fits_the_new_spread_to_the_window(live_server: LiveServe
                              "{x: 200, y: 200, zoom: 0.01}))")
             time.sleep(1)
             _evaluate(tools, f"shuyingViewer.store.dispatch(Mirador.setNextCanvas({WINDOW}))")
-            assert tools.wait_for(lambda events: any(f"browser-book~{page}" in unquote(r["url"])
+            assert tools.wait_for(lambda events, page=page: any(f"browser-book~{page}" in unquote(r["url"])
                                                      for r in _tile_responses(events, live_server)), timeout=60)
             time.sleep(2)  # let OpenSeadragon finish its animation and drawing
             shown.append(_shown_rect(tools))

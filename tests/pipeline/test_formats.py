@@ -135,7 +135,7 @@ def test_a_zip_container_is_looked_into() -> None:
 
 def test_a_missing_file_raises_an_oserror_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "p0001.tif"
-    with pytest.raises(FormatReadError, match="cannot read .*p0001.tif to identify its format") as caught:
+    with pytest.raises(FormatReadError, match=r"cannot read .*p0001\.tif to identify its format") as caught:
         identify(missing)
     assert isinstance(caught.value, OSError)
     assert caught.value.filename == str(missing)

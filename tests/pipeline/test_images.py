@@ -174,7 +174,7 @@ def test_pixel_limit_is_configurable(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("with_profile", [False, True])
 def test_cmyk_tiff_is_probed_as_cmyk_and_loaded_as_srgb(tmp_path: Path, with_profile: bool) -> None:
-    red = (pyvips.Image.black(120, 80, bands=3) + [200, 40, 40]).cast("uchar")
+    red = (pyvips.Image.black(120, 80, bands=3) + [200, 40, 40]).cast("uchar")  # noqa: RUF005 (vips arithmetic, not a list)
     cmyk = red.copy(interpretation="srgb").icc_export(output_profile="cmyk")
     if not with_profile:
         cmyk = cmyk.copy()

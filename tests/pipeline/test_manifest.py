@@ -11,7 +11,16 @@ import jsonschema
 import pytest
 
 import schemas
-from pipeline.batch import AccessLevel, Batch, Capture, Creator, MaterialType, Page, PageType, ScriptDirection
+from pipeline.batch import (
+    AccessLevel,
+    Batch,
+    Capture,
+    Creator,
+    MaterialType,
+    Page,
+    PageType,
+    ScriptDirection,
+)
 from pipeline.manifest import CanvasSource, build_manifest, dump_manifest, image_service_id
 from pipeline.validation import json_errors
 

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
 import pipeline
-from pipeline.batch import AccessLevel, Batch, Capture, Creator, MaterialType, Page, PageType, ScriptDirection
+from pipeline.batch import (
+    AccessLevel,
+    Batch,
+    Capture,
+    Creator,
+    MaterialType,
+    Page,
+    PageType,
+    ScriptDirection,
+)
 from pipeline.checksums import Digests
 from pipeline.errors import ValidationError
 from pipeline.mets import MetsFiles, PageFiles, PayloadFile, build_mets, href_of, serialize_mets

@@ -228,10 +228,10 @@ def _page_with_notes() -> tuple[np.ndarray, list[str]]:
     title, right, left = "四書說約", "江南進士家", "藏本十二卷"
     for i, ch in enumerate(title):
         draw.text((centre, 80 + i * 104), ch, font=big, fill=(30, 26, 24), anchor="mm")
-    for i, (r, l) in enumerate(zip(right, left)):
+    for i, (r, left_ch) in enumerate(zip(right, left)):
         y = 80 + len(title) * 104 - 24 + i * 52
         draw.text((centre + 30, y), r, font=little, fill=(30, 26, 24), anchor="mm")
-        draw.text((centre - 30, y), l, font=little, fill=(30, 26, 24), anchor="mm")
+        draw.text((centre - 30, y), left_ch, font=little, fill=(30, 26, 24), anchor="mm")
     body = ["子曰學而時習之不亦", "有朋自遠方來不亦樂"]
     for c, text in enumerate(body):
         for i, ch in enumerate(text):

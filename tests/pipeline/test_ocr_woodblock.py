@@ -238,7 +238,7 @@ def test_bitonal_and_16_bit_grey_masters_are_read(leaf: RenderedPage, engine: oc
     if kind == "1-bit":
         Image.fromarray(grey).point(lambda v: 255 if v > 128 else 0).convert("1").save(path, compression="group4")
     else:
-        _vips_of((grey.astype(np.uint16) * 257)).cast("ushort").copy(interpretation="grey16").tiffsave(str(path))
+        _vips_of(grey.astype(np.uint16) * 257).cast("ushort").copy(interpretation="grey16").tiffsave(str(path))
     pixels = images.to_numpy(images.load_page(path))
 
     result = _read(pixels, engine, page=path.name)

@@ -192,7 +192,7 @@ def test_slightly_off_chart_warns_under_ancient_books_and_passes_republican_prin
     lab = REFERENCE_LAB_D50 + np.array([3.0, 2.0, -2.5])  # a small, even cast
     chart = render_chart()
     colours = lab_to_srgb8(lab)
-    for index, (reference, shifted) in enumerate(zip(lab_to_srgb8(REFERENCE_LAB_D50), colours)):
+    for reference, shifted in zip(lab_to_srgb8(REFERENCE_LAB_D50), colours):
         chart[np.all(chart == reference, axis=2)] = shifted
 
     ancient = check_colour_target(chart, builtin_profile("ancient-books"))
@@ -313,5 +313,5 @@ def test_file_numbers_are_read_from_the_end_of_the_name() -> None:
     assert file_number("scans/IMG_0043.tif") == (run, 43)
     assert file_number("scans/IMG_0043.jpg") != (run, 43)  # another format is another run
     assert file_number("other/IMG_0043.tif") != (run, 43)
-    assert file_number("0007.TIF") == file_number("0006.tif")[0:1] + (7,)  # type: ignore[index]
+    assert file_number("0007.TIF") == (*file_number("0006.tif")[0:1], 7)  # type: ignore[index]
     assert file_number("封面.tif") is None

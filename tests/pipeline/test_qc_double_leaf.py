@@ -10,7 +10,15 @@ import pytest
 import pyvips
 
 from pipeline.batch import Page
-from pipeline.qc import DEFAULT_PROFILE, CheckResult, PageQC, Status, builtin_profile, check_batch, check_page
+from pipeline.qc import (
+    DEFAULT_PROFILE,
+    CheckResult,
+    PageQC,
+    Status,
+    builtin_profile,
+    check_batch,
+    check_page,
+)
 from pipeline.qc.double_leaf import check_double_leaf
 from pipeline.synthetic import FoldColumn, render_vertical_page, sample_text_for_page
 from pipeline.synthetic_capture import render_capture, render_double_leaf, render_tight_spread

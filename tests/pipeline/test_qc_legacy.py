@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from pipeline.batch import load_batch
+from pipeline.images import probe_image
 from pipeline.qc import Status, builtin_profile, check_page
 from pipeline.qc.tone import measure_tone
-from pipeline.images import probe_image
 from pipeline.sample_book import batch_document, page_label
 from pipeline.synthetic import render_vertical_page, sample_text_for_page
 from pipeline.validation import json_errors

@@ -7,7 +7,12 @@ import pytest
 
 from pipeline.errors import ImageError
 from pipeline.split import Split, find_split
-from pipeline.synthetic_capture import DARK_GROUND_RGB, render_capture, render_double_leaf, render_tight_spread
+from pipeline.synthetic_capture import (
+    DARK_GROUND_RGB,
+    render_capture,
+    render_double_leaf,
+    render_tight_spread,
+)
 
 
 def _crossing(boxes: tuple[tuple[int, int, int, int], ...], x: int) -> list[tuple[int, int, int, int]]:

@@ -75,7 +75,7 @@ def test_put_again_is_accepted_and_differing_copy_is_refused_untouched(backend, 
     changed = dict(expected)
     changed["bagit.txt"] = Digests(19, "0" * 64, "0" * 128)
 
-    with pytest.raises(StorageError, match="already stored and differs; not overwritten: bagit.txt: sha256"):
+    with pytest.raises(StorageError, match=r"already stored and differs; not overwritten: bagit\.txt: sha256"):
         backend.put_tree(root, KEY, changed)
     assert backend.verify_tree(KEY, expected) == []
 
@@ -97,7 +97,7 @@ def test_source_bytes_not_matching_the_digests_are_never_committed(backend, tree
     root, expected = tree
     (root / "data/ocr/p0001 卷一.txt").write_bytes("學而時習之!".encode())
 
-    with pytest.raises(StorageError, match="failed verification: data/ocr/p0001 卷一.txt: size 16 != 15"):
+    with pytest.raises(StorageError, match=r"failed verification: data/ocr/p0001 卷一\.txt: size 16 != 15"):
         backend.put_tree(root, KEY, expected)
     assert not backend.exists(KEY)
 

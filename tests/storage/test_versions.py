@@ -133,8 +133,8 @@ def test_a_changed_file_needs_an_updated_mets(settings, tmp_path):
     new_text = tmp_path / "p0001.txt"
     new_text.write_text("新", encoding="utf-8")
 
-    with pytest.raises(StorageError, match="data/mets.xml: records the SHA-256 of every payload file; pass an "
-                                           "updated data/mets.xml with the changed files"):
+    with pytest.raises(StorageError, match=r"data/mets\.xml: records the SHA-256 of every payload file; pass an "
+                                           r"updated data/mets\.xml with the changed files"):
         new_version(settings, "book-a", {"data/ocr/p0001.txt": new_text}, "re-OCR")
     assert [v.version for v in open_archive(settings).catalogue.versions("book-a")] == [1]
 

@@ -16,11 +16,19 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from PIL import Image, ImageCms
+from PIL import ImageCms
 
 from pipeline.checksums import digest_file
-from pipeline.migrate import (COLUMN_NAMES, InventoryError, ItemPlan, batch_document, item_states, natural_key,
-                              plan_items, read_inventory)
+from pipeline.migrate import (
+    COLUMN_NAMES,
+    InventoryError,
+    ItemPlan,
+    batch_document,
+    item_states,
+    natural_key,
+    plan_items,
+    read_inventory,
+)
 from pipeline.synthetic import render_vertical_page, sample_text_for_page
 from storage_config.catalogue import Catalogue
 from tests.conftest import tree_digests
