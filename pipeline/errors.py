@@ -11,6 +11,7 @@ Every error names the file and the problem and, where known, the fix::
      +-- FixityError       bytes do not match the digests recorded at ingest
      +-- BusyError         another process is already working on the same item
      +-- DiskFullError     a folder's disk is full (folder, free space, space needed)
+     +-- DatabaseError     a SQLite file is damaged, locked or unwritable (file, problem, remedy)
 
 Per-page problems are collected into reports (see :class:`Problem`) so the rest of
 a batch can go on; an exception is raised only when nothing sensible can continue.
@@ -18,12 +19,26 @@ a batch can go on; an exception is raised only when nothing sensible can continu
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 
 
+class ExitCode(enum.IntEnum):
+    """What `shuying` exits with; each error class names its own (click's ClickException.exit_code)."""
+
+    OK = 0
+    FAILED = 1  # the work ran and something in it failed (a page, a check; audit: damage found, not repaired)
+    USAGE = 2  # bad arguments or configuration (a bad batch is FAILED: the work could not be done)
+    REPAIRED = 3  # audit: damage was found and every damaged file was repaired from a verified copy
+    UNRECOVERABLE = 4  # audit: some file has no intact copy anywhere; nothing was overwritten
+    COULD_NOT_RUN = 5  # could not run, or some copies could not be checked (storage unreachable, busy)
+
+
 class ShuyingError(Exception):
     """Base class for every error Shuying reports to a user."""
+
+    exit_code: ExitCode = ExitCode.FAILED
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,8 @@ class ImageError(ShuyingError):
 class ValidationError(ShuyingError):
     """A document fails validation against its schema."""
 
+    exit_code = ExitCode.USAGE
+
     def __init__(self, document: str, errors: list[str]) -> None:
         self.document = document
         self.errors = list(errors)
@@ -75,6 +92,8 @@ class ValidationError(ShuyingError):
 
 class OcrError(ShuyingError):
     """The OCR engine is missing, lacks a model, crashed or timed out."""
+
+    exit_code = ExitCode.USAGE  # raised before work starts: an engine or model not installed
 
 
 class StorageError(ShuyingError):
@@ -92,6 +111,8 @@ class FixityError(ShuyingError):
 class UnreachableError(StorageError):
     """A location's endpoint did not accept a connection; the run stops asking it."""
 
+    exit_code = ExitCode.COULD_NOT_RUN
+
     def __init__(self, location: str, endpoint: str, reason: str, doing: str) -> None:
         self.location, self.endpoint, self.reason = location, endpoint, reason
         super().__init__(f"{location}: {doing}: cannot reach {endpoint} ({reason}); nothing partial is counted, "
@@ -100,6 +121,8 @@ class UnreachableError(StorageError):
 
 class BusyError(ShuyingError):
     """Another process holds the lock of the item this run needs; nothing was changed."""
+
+    exit_code = ExitCode.COULD_NOT_RUN
 
 
 class DiskFullError(ShuyingError):
@@ -111,6 +134,24 @@ class DiskFullError(ShuyingError):
         super().__init__(f"{self.folder}: disk full ({_mb(free)} MB free{need}); "
                          "free space or set --home/SHUYING_HOME to a larger disk")
 
+
+class DatabaseError(ShuyingError):
+    """A SQLite file (catalogue, an index, tokens, accounts) is damaged, locked, read-only or on a full disk.
+
+    pipeline/sqlite_db.py words it: the file, what is wrong, and the store's remedy
+    (``shuying catalogue rebuild`` …). A damaged file needs a person (FAILED); a database
+    another process kept locked is worth running again (COULD_NOT_RUN), so that one is
+    set on the instance.
+    """
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, path: str | Path, problem: str, remedy: str, *, busy: bool = False) -> None:
+        self.path, self.problem, self.remedy = str(path), problem, remedy
+        if busy:
+            self.exit_code = ExitCode.COULD_NOT_RUN
+        # Not super(): a store may mix in its own error class (TokenError) whose __init__ differs.
+        ShuyingError.__init__(self, f"{self.path}: {problem}; {remedy}")
 
 def _mb(size: int) -> str:
     return f"{size / 1e6:.1f}"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pipeline.batch import IGNORED_NAMES, IMAGE_SUFFIXES
 from pipeline.checksums import Digests
-from pipeline.errors import BatchError, Problem, ShuyingError
+from pipeline.errors import BatchError, ExitCode, Problem, ShuyingError
 from pipeline.languages import SUPPORTED, models_for
 from pipeline.validation import json_errors
 
@@ -89,6 +89,8 @@ class InventoryError(BatchError):
 
 class MigrationLockedError(ShuyingError):
     """Another ``shuying migrate`` is running the same inventory."""
+
+    exit_code = ExitCode.COULD_NOT_RUN
 
 
 class Event(str, enum.Enum):

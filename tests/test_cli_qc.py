@@ -25,7 +25,7 @@ CLEAN_ENV = {f"SHUYING_{s.name.upper()}": None for s in SETTINGS}
 PREMIS = {"premis": "http://www.loc.gov/premis/v3"}
 needs_qc_command = pytest.mark.skipif("qc" not in cli.cli.commands, reason="`shuying qc` not wired into cli.py")
 needs_gate_options = pytest.mark.skipif(
-    "overrides" not in {p.name for p in cli.ingest.params}, reason="ingest QC options not wired into cli.py")
+    "overrides" not in {p.name for p in cli.cli.commands["ingest"].params}, reason="ingest QC options not wired into cli.py")
 
 
 def shuying(home: Path, *args: str) -> Result:

@@ -1,4 +1,4 @@
-"""Dependencies point one way: cli → workflows → pipeline; nothing imports upwards."""
+"""Dependencies point one way: cli → commands → workflows → pipeline; nothing imports upwards."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
-    "pipeline": {"workflows", "storage_config", "iiif_server", "cli", "luigi", "boto3"},
-    "storage_config": {"workflows", "iiif_server", "cli", "luigi"},
-    "iiif_server": {"workflows", "cli", "luigi"},
-    "workflows": {"iiif_server", "cli"},
+    "pipeline": {"workflows", "storage_config", "iiif_server", "commands", "cli", "luigi", "boto3"},
+    "storage_config": {"workflows", "iiif_server", "commands", "cli", "luigi"},
+    "iiif_server": {"workflows", "commands", "cli", "luigi"},
+    "workflows": {"iiif_server", "commands", "cli"},
+    "commands": {"cli"},
 }
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pipeline
-from pipeline.errors import StorageError
+from pipeline.errors import ExitCode, StorageError
 from storage_config.backends.base import StorageBackend
 from storage_config.catalogue import Catalogue, EventRecord
 from storage_config.locations import Location, StorageConfig, load_storage_config
@@ -34,6 +34,8 @@ AGENT = f"shuying {pipeline.__version__}"
 
 class AlreadyRunningError(StorageError):
     """Another process is storing or replicating the same item."""
+
+    exit_code = ExitCode.COULD_NOT_RUN
 
 
 @dataclass

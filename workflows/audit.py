@@ -37,7 +37,7 @@ from pipeline.audit_report import (
     render_html,
     report_dict,
 )
-from pipeline.errors import StorageError
+from pipeline.errors import ExitCode, StorageError
 from pipeline.fixity import Finding, RateLimiter
 from pipeline.fixity_bag import BagCheck, check_bag
 from storage_config.catalogue import CopyRecord, FileKind
@@ -72,8 +72,16 @@ ProgressCallback = Callable[[AuditProgress], None]
 TICK_SECONDS = 0.5
 
 
+class AuditNotRunError(StorageError):
+    """The audit could not start: its configuration, catalogue or selection cannot be used."""
+
+    exit_code = ExitCode.COULD_NOT_RUN
+
+
 class AuditBusyError(StorageError):
     """Another audit is already reading one of the locations."""
+
+    exit_code = ExitCode.COULD_NOT_RUN
 
 
 @dataclass(frozen=True)
@@ -101,14 +109,13 @@ def audit(settings: Settings, options: AuditOptions = AuditOptions(), *, on_prog
     """Audit the selected copies, repair what can be repaired, write the reports and return the result.
 
     Raises:
-        StorageError: the configuration or catalogue cannot be read, or another audit holds a location.
+        AuditNotRunError: the configuration or catalogue cannot be read, or the selection is empty.
+        AuditBusyError: another audit holds a location.
     """
-    archive = open_archive(settings)
-    copies = archive.catalogue.copies_by_verification(location=options.location, item_id=options.item)
-    if options.location:
-        archive.config.location(options.location)  # an unknown name is an error, not an empty audit
-    if options.item and not copies:
-        raise StorageError(f"catalogue {archive.catalogue.path}: no copies of item {options.item!r}")
+    try:
+        archive, copies = _selected_copies(settings, options)
+    except StorageError as exc:
+        raise AuditNotRunError(str(exc)) from exc
     started = now()
     with _audit_locks(archive, sorted({c.location for c in copies})):
         run = _Run(archive, options, copies, on_progress, now, clock)
@@ -120,6 +127,16 @@ def audit(settings: Settings, options: AuditOptions = AuditOptions(), *, on_prog
                          run.seconds, options.as_dict(), tuple(results), run.copies_left, run.stopped_at_budget,
                          tuple(overdue), warnings=tuple(policy_warnings(archive.config)))
     return write_reports(report, options.report_dir or default_report_dir(settings), finished)
+
+
+def _selected_copies(settings: Settings, options: AuditOptions) -> tuple[Archive, list]:
+    archive = open_archive(settings)
+    copies = archive.catalogue.copies_by_verification(location=options.location, item_id=options.item)
+    if options.location:
+        archive.config.location(options.location)  # an unknown name is an error, not an empty audit
+    if options.item and not copies:
+        raise StorageError(f"catalogue {archive.catalogue.path}: no copies of item {options.item!r}")
+    return archive, copies
 
 
 def audit_bag(path: Path, *, workers: int = 2, max_rate: float | None = None,

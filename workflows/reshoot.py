@@ -26,7 +26,7 @@ from pipeline import ocr
 from pipeline.atomic import remove, write_json_atomic
 from pipeline.batch import Batch, Page, load_batch
 from pipeline.checksums import Digests, digest_file
-from pipeline.errors import BatchError, ShuyingError
+from pipeline.errors import BatchError, ExitCode, ShuyingError
 from pipeline.intake import duplicate_problems, master_problems
 from pipeline.qc import GateRequest
 from pipeline.reshoot import Reshoot
@@ -52,6 +52,8 @@ __all__ = ["ReshootError", "ReshootResult", "describe", "reshoot"]
 
 class ReshootError(ShuyingError):
     """A reshoot cannot be made as asked (unknown page, unchanged file, no operator …)."""
+
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)

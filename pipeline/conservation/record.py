@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.checksums import Digests
 from pipeline.conservation.vocabulary import Vocabularies, Vocabulary
-from pipeline.errors import ShuyingError
+from pipeline.errors import ExitCode, ShuyingError
 from pipeline.validation import json_errors
 
 __all__ = ["RECORD_FORMAT", "ConservationRecord", "Damage", "Dates", "ImageRole", "Materials", "RecordError",
@@ -40,6 +40,8 @@ class ImageRole(str, enum.Enum):
 class RecordError(ShuyingError):
     """A record cannot be saved as it is; carries every problem found."""
 
+    exit_code = ExitCode.USAGE
+
     def __init__(self, document: str, problems: Sequence[str]) -> None:
         self.document = document
         self.problems = list(problems)
@@ -48,6 +50,8 @@ class RecordError(ShuyingError):
 
 class UnknownRecordError(ShuyingError):
     """No conservation record has this id."""
+
+    exit_code = ExitCode.USAGE
 
     def __init__(self, record_id: str) -> None:
         self.record_id = record_id

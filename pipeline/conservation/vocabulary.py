@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import schemas
-from pipeline.errors import ShuyingError
+from pipeline.errors import ExitCode, ShuyingError
 from pipeline.validation import json_errors
 
 __all__ = ["PACKAGED_DIR", "Term", "Vocabularies", "Vocabulary", "VocabularyError", "VocabularyName",
@@ -35,6 +35,8 @@ NOUNS = {VocabularyName.DAMAGE: "damage type", VocabularyName.TREATMENT: "treatm
 
 class VocabularyError(ShuyingError):
     """A vocabulary file cannot be read or contradicts another."""
+
+    exit_code = ExitCode.USAGE
 
     def __init__(self, path: Path, problems: list[str]) -> None:
         self.path = str(path)

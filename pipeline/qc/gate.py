@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.batch import Page
-from pipeline.errors import Problem, ShuyingError
+from pipeline.errors import ExitCode, Problem, ShuyingError
 from pipeline.qc.model import CHECKS, Status
 
 ANY_CHECK = "*"
@@ -37,6 +37,8 @@ class QcGateError(ShuyingError):
 
 class OverrideError(ShuyingError):
     """An override names no page or check of the batch, or lacks who and why."""
+
+    exit_code = ExitCode.USAGE
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
