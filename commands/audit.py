@@ -26,7 +26,7 @@ def _parsed(parse):
 
 
 def _duration(text: str) -> float:
-    from pipeline.fixity import parse_duration
+    from pipeline.clock import parse_duration
 
     return parse_duration(text)
 

@@ -72,7 +72,7 @@ def token() -> None:
 @token.command("create")
 @click.option("--user", required=True, help="Who the token is for (letters, digits and ._@-).")
 @click.option("--expires", default="30d", show_default=True, metavar="DURATION",
-              help="Lifetime: 45s, 90m, 12h, 30d or 2w (at most 400 days).")
+              help="Lifetime: a number and a unit (s, m, h, d, w), e.g. 12h, 30d, 2w or 1h30m; at most 400 days.")
 @click.option("--note", default="", help="What the token is for, shown by `token list`.")
 @pass_settings
 def token_create(settings: Settings, user: str, expires: str, note: str) -> None:
@@ -83,10 +83,11 @@ def token_create(settings: Settings, user: str, expires: str, note: str) -> None
       shuying token create --user wang.li --expires 30d --note "reading room PC 3"
     """
     from iiif_server.config import ServerOptions
-    from iiif_server.tokens import TokenStore, parse_duration
+    from iiif_server.tokens import TokenStore
+    from pipeline.clock import parse_duration
 
     try:
-        lifetime = parse_duration(expires)
+        lifetime = round(parse_duration(expires))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--expires") from None
     issued = TokenStore(ServerOptions().auth_path(settings.home)).create(user, lifetime, note=note)

@@ -28,9 +28,7 @@ from pipeline.fixity_text import (
 )
 
 HASH_BLOCK = 1024 * 1024
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)", re.IGNORECASE)
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*(?:/\s*s)?\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
 
 
@@ -195,14 +193,6 @@ def algorithms_for(choice: str) -> tuple[str, ...]:
     if choice in ALGORITHMS:
         return (choice,)
     raise ValueError(f"unknown algorithm {choice!r}; choose sha256, sha512 or both")
-
-
-def parse_duration(text: str) -> float:
-    """Return the seconds in ``2h``, ``90m``, ``1h30m``, ``45s``, ``1d`` or a bare number of seconds."""
-    pieces = _DURATION.findall(text)
-    if not text.strip() or _DURATION.sub("", text).strip():
-        raise ValueError(f"{text!r} is not a duration (examples: 2h, 90m, 1h30m, 45s, 1d)")
-    return sum(float(number) * _UNIT_SECONDS[unit.lower()] for number, unit in pieces)
 
 
 def parse_rate(text: str) -> float:

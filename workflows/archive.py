@@ -16,10 +16,10 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pipeline
+from pipeline.clock import now_iso
 from pipeline.errors import ExitCode, StorageError
 from storage_config.backends.base import StorageBackend
 from storage_config.catalogue import Catalogue, EventRecord
@@ -114,15 +114,10 @@ def pid_lock(path: Path, busy: Callable[[str], Exception], *, wait: bool = False
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def now_iso() -> str:
-    """Return the time in UTC with microseconds: events sort in the order they happened."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
 def new_event(event_type: str, item_id: str, version: int | None, location: str, outcome: str,
               detail: str, outcome_detail: str = "") -> EventRecord:
     """Return an event happening now, with a fresh identifier."""
-    return EventRecord(f"urn:uuid:{uuid.uuid4()}", event_type, now_iso(), item_id, version, location, outcome,
+    return EventRecord(f"urn:uuid:{uuid.uuid4()}", event_type, now_iso(precise=True), item_id, version, location, outcome,
                        detail, outcome_detail, AGENT)
 
 

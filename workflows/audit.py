@@ -37,6 +37,7 @@ from pipeline.audit_report import (
     render_html,
     report_dict,
 )
+from pipeline.clock import now_iso
 from pipeline.errors import ExitCode, StorageError
 from pipeline.fixity import Finding, RateLimiter
 from pipeline.fixity_bag import BagCheck, check_bag
@@ -47,7 +48,6 @@ from workflows.archive import (
     AlreadyRunningError,
     Archive,
     item_lock,
-    now_iso,
     open_archive,
 )
 from workflows.audit_copy import (

@@ -21,13 +21,14 @@ from pathlib import Path
 
 from pipeline.atomic import remove
 from pipeline.audit_report import CopyOutcome, FileIssue
+from pipeline.clock import now_iso
 from pipeline.errors import StorageError
 from pipeline.fixity import Finding, FindingKind
 from storage_config.backends.base import LocalTree, StoredTree
 from storage_config.catalogue import CopyStatus
 from storage_config.locations import Location, Role
 from workflows import replicate as replication
-from workflows.archive import AGENT, Archive, new_event, now_iso, record_event
+from workflows.archive import AGENT, Archive, new_event, record_event
 from workflows.audit_copy import CopyJob
 from workflows.export import copy_and_digest
 from workflows.repair_sources import local_sources
@@ -194,7 +195,7 @@ def _verified(archive: Archive, job: CopyJob, name: str) -> bool:
 
 def _write_record(archive: Archive, job: CopyJob, area: str, kept: list[FileIssue]) -> None:
     record = {"item_id": job.record.item_id, "version": job.record.version, "location": job.copy.location,
-              "aip_key": job.record.aip_key, "date_time": now_iso(), "agent": AGENT,
+              "aip_key": job.record.aip_key, "date_time": now_iso(precise=True), "agent": AGENT,
               "files": [{"path": i.path, "problem": i.message, "action": i.action, "kept_as": i.quarantine,
                          "replaced_from": i.source} for i in kept]}
     try:

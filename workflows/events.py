@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import platform
 import ssl
-from datetime import UTC, datetime
 
 import cv2
 import pyvips
 
 from pipeline.batch import Batch, Leaf
+from pipeline.clock import now_iso
 from pipeline.derivative import AccessImage
 from pipeline.formats import identification_tool
 from pipeline.mets import shuying_agent
 from pipeline.ocr import OcrPage
 from pipeline.premis import Agent, AgentType, Event, EventType, Outcome
 from pipeline.qc_report import gate_summary, summary_line
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def now_iso() -> str:
-    return now().isoformat()
 
 
 def libvips_agent() -> Agent:

@@ -24,12 +24,12 @@ from pipeline import migrate as inventory
 from pipeline import ocr
 from pipeline.atomic import atomic_path, fsync_dir, remove, write_json_atomic
 from pipeline.checksums import Digests, digest_stream, verify_file
+from pipeline.clock import now_iso
 from pipeline.errors import BatchError, ShuyingError
 from pipeline.migrate import Event, ItemOutcome, ItemPlan
 from pipeline.qc import GateRequest, check_request
 from pipeline.qc.gate import batch_wide
 from storage_config.settings import Settings
-from workflows.base import now_iso
 from workflows.layout import ItemLayout
 from workflows.run import run_ingest
 

@@ -16,6 +16,7 @@ from pipeline.atomic import atomic_path, fsync_dir, remove
 from pipeline.bag import AipError, bag_info_for, validate_bag, write_bag
 from pipeline.batch import Batch, Leaf, Page
 from pipeline.checksums import Digests, digest_file, verify_file
+from pipeline.clock import now
 from pipeline.errors import Problem, StorageError, ValidationError
 from pipeline.formats import identify
 from pipeline.identifiers import DEFAULT_TEMPLATE
@@ -128,7 +129,7 @@ def build_item_mets(batch: Batch, layout: ItemLayout, *, organization: str, pers
         )
     metadata = tuple(_identified(rel, digest_file(path), path) for rel, path in metadata_files(batch, layout).items())
     files = MetsFiles(pages, metadata)
-    tree = build_mets(batch, files, [*item_events(batch, layout), _identification_event(files)], now=events.now())
+    tree = build_mets(batch, files, [*item_events(batch, layout), _identification_event(files)], now=now())
     validate_xml(tree, "mets", document=f"{batch.item_id}/mets.xml")
     return serialize_mets(tree)
 
@@ -176,7 +177,7 @@ def assemble_aip(batch: Batch, layout: ItemLayout, *, organization: str) -> None
                 payload[rel] = _copy_verified(source, bag / rel, recorded, rel)
         for rel, source in {**metadata_files(batch, layout), "data/mets.xml": layout.mets}.items():
             payload[rel] = _copy_verified(source, bag / rel, digest_file(source), rel)
-        write_bag(bag, payload, bag_info_for(with_settings(batch, organization=organization), now=events.now()))
+        write_bag(bag, payload, bag_info_for(with_settings(batch, organization=organization), now=now()))
         problems = validate_bag(bag)
         if problems:
             raise AipError(layout.aip, [Problem(layout.aip_name, p) for p in problems])

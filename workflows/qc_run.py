@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.atomic import write_bytes_atomic, write_json_atomic
 from pipeline.batch import Batch, load_batch
+from pipeline.clock import now_iso
 from pipeline.qc import (
     GateDecision,
     GateRequest,
@@ -74,7 +75,7 @@ def run_qc(batch_dir: Path, settings: Settings, profile: str | Path | None = Non
     chosen = resolve_profile(profile, batch.material_type.value, batch_profile=batch.capture.qc_profile)
     pages = check_pages(batch, chosen, workers=workers)
     out = out_dir if out_dir is not None else settings.work_dir / batch.item_id / STATION_QC_DIR
-    report, html, _ = batch_outputs(batch, pages, chosen, now=events.now_iso())
+    report, html, _ = batch_outputs(batch, pages, chosen, now=now_iso())
     write_bytes_atomic(out / "qc.html", html.encode("utf-8"))
     write_json_atomic(out / "qc.json", report)
     log.info("%s: %s", batch.item_id, summary_line(report))
@@ -120,7 +121,7 @@ def write_batch_qc(batch: Batch, pages: list[PageQC], profile: Profile, request:
     Raises:
         QcGateError: a failed check (or a warning, if the profile says so) was not let through.
     """
-    report, html, decision = batch_outputs(batch, pages, profile, now=events.now_iso(), request=request)
+    report, html, decision = batch_outputs(batch, pages, profile, now=now_iso(), request=request)
     html_path = json_path.with_name("qc.html")
     write_bytes_atomic(html_path, html.encode("utf-8"))
     if decision is not None and not decision.passed:

@@ -19,7 +19,6 @@ from pipeline.fixity import (
     compare_inventory,
     compare_tag_files,
     hash_stream,
-    parse_duration,
     parse_rate,
 )
 from pipeline.fixity_text import decode_path, parse_manifest, path_danger, split_lines
@@ -103,22 +102,10 @@ def test_manifest_lines_split_on_lf_cr_crlf_only():
     assert sorted(entries) == ["data/form\x0cfeed", "data/x", "data/y"] and problems == []
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("2h", 7200), ("90m", 5400), ("1h30m", 5400), ("45s", 45),
-                                               ("1d", 86400), ("600", 600), ("1.5h", 5400)])
-def test_parse_duration(text, seconds):
-    assert parse_duration(text) == seconds
-
-
 @pytest.mark.parametrize(("text", "rate"), [("200MB/s", 200e6), ("1.5GB/s", 1.5e9), ("500KiB/s", 512_000),
                                             ("10 MiB/s", 10 * 1024 * 1024), ("1000", 1000.0), ("64MB", 64e6)])
 def test_parse_rate(text, rate):
     assert parse_rate(text) == rate
-
-
-@pytest.mark.parametrize("bad", ["", "2x", "h", "fast"])
-def test_parse_duration_refuses(bad):
-    with pytest.raises(ValueError, match="is not a duration"):
-        parse_duration(bad)
 
 
 @pytest.mark.parametrize("bad", ["0MB/s", "200XB/s", "iB/s", "-5MB/s"])
