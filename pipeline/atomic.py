@@ -108,7 +108,7 @@ def _fsync_file(path: Path) -> None:
 
 def sweep_stale(final: Path) -> list[Path]:
     """Remove temporaries of ``final`` left by processes on this host that have died."""
-    removed = []
+    removed: list[Path] = []
     prefix = f"{final.name}{TMP_MARK}"
     if not final.parent.is_dir():
         return removed

@@ -253,7 +253,7 @@ def _language_problems(data: dict) -> list[Problem]:
     languages = item.get("languages") if isinstance(item, dict) else None
     if not isinstance(languages, list):
         return []  # the schema check reports it
-    vertical = item.get("script_direction") == "vertical-rl"
+    vertical = isinstance(item, dict) and item.get("script_direction") == "vertical-rl"
     unknown = [code for code in languages if isinstance(code, str) and models_for(code, vertical=vertical) is None]
     return [Problem(BATCH_FILE, f"no OCR model is known for language {code!r}", field="item.languages",
                     hint=f"use one of {', '.join(SUPPORTED)}") for code in unknown]

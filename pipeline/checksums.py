@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 from pipeline.errors import FixityError
 
@@ -29,7 +29,11 @@ class Digests:
         return cls(size=int(data["size"]), sha256=str(data["sha256"]), sha512=str(data["sha512"]))
 
 
-def digest_stream(stream: BinaryIO) -> Digests:
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def digest_stream(stream: Readable) -> Digests:
     """Feed every hasher from one read loop over ``stream``."""
     hashers = [hashlib.new(name) for name in ALGORITHMS]
     size = 0

@@ -190,7 +190,7 @@ def _fido() -> Fido:
 
 
 @functools.cache
-def _container_signatures() -> ElementTree.ElementTree:
+def _container_signatures() -> ElementTree.ElementTree[ElementTree.Element]:
     return ElementTree.parse(Path(CONFIG_DIR) / identification_tool().container_file)
 
 

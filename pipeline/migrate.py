@@ -190,7 +190,9 @@ def parse_row(where: str, line: int, header: list[str], values: list[str]) -> In
 
 def plan_items(rows: list[InventoryRow], root: Path) -> list[ItemPlan]:
     """Check every row's folder below ``root`` and list its pages; refuse repeated ids and folders."""
-    plans, ids, folders = [], {}, {}
+    plans: list[ItemPlan] = []
+    ids: dict[str, int] = {}
+    folders: dict[str, int] = {}
     for row in rows:
         where = row.where
         problems = list(row.problems)

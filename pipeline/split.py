@@ -265,9 +265,8 @@ def _least_ink(p: _Profiles, width: int) -> Split:
     if not p.ink.any():
         x = width // 2
         return Split(x, "least-ink", 0.1, f"no ink and no fold seen: split at the middle (x={x} of {width}); check it")
-    x = _widest_clear(p, width)
-    if x is None:
-        x = _emptiest(p, width)
+    clear_x = _widest_clear(p, width)
+    x = _emptiest(p, width) if clear_x is None else clear_x
     clear = p.ink_share[x] <= CLEAR_INK
     confidence = 0.3 if clear else 0.1
     state = "a clear column" if clear else f"ink on {p.ink_share[x]:.1%} of its height"

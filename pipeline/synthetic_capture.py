@@ -140,7 +140,7 @@ def _spine_shadow(page: np.ndarray, side: str | None) -> None:
 def _shade_edge(canvas: np.ndarray, box: Box) -> None:
     """Draw a soft shadow a few pixels wide below and right of where the paper will lie."""
     x, y, w, h = box
-    shade = np.zeros(canvas.shape[:2], np.float32)
+    shade: np.ndarray = np.zeros(canvas.shape[:2], np.float32)
     offset = max(2, round(min(w, h) * 0.004))
     cv2.rectangle(shade, (x + offset, y + offset), (x + w + offset - 1, y + h + offset - 1), 1.0, -1)
     shade = cv2.GaussianBlur(shade, (0, 0), offset)

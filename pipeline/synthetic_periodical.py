@@ -254,6 +254,6 @@ def _microfilm(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     speckle = rng.random(grey.shape) < 0.002
     grey[speckle] = 60
     small = cv2.resize(grey, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
-    grey = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    grey = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     rgb = np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     return _add_noise(rgb, 0.02, rng)

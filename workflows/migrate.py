@@ -201,7 +201,7 @@ def _planned(plan: ItemPlan, state: dict | None) -> PlannedItem:
     row = plan.row
     last = (state or {}).get("event")
     if not plan.duplicate and last == Event.INGESTED.value:
-        return PlannedItem(row.line, plan.item_id, row.folder, "already ingested", state.get("pages", 0))
+        return PlannedItem(row.line, plan.item_id, row.folder, "already ingested", (state or {}).get("pages", 0))
     if not plan.ok:
         return PlannedItem(row.line, plan.item_id, row.folder, "refused", reasons=tuple(map(str, plan.problems)))
     action = {None: "new", Event.STARTED.value: "resume"}.get(last, "retry")

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import luigi
 
@@ -87,7 +88,7 @@ def reshoot(batch_dir: Path, settings: Settings, names: list[str], *, operator: 
         raise ReshootError(f"{batch.item_id}: not ingested yet, so there is nothing to reshoot: run "
                            f"`shuying ingest {batch_dir}` with the new images in place")
     pages = [_page_named(batch, name) for name in dict.fromkeys(names)]
-    gate = {"qc_profile": qc_profile, "accept_warnings": accept_warnings, "overrides": overrides,
+    gate: dict[str, Any] = {"qc_profile": qc_profile, "accept_warnings": accept_warnings, "overrides": overrides,
             "operator": operator, "reason": reason, "ocr_engine": ocr_engine}
     with ingest_lock(settings, batch):  # no ingest of the item may run while its outputs are removed
         previous = _stored_version(settings, layout)

@@ -228,7 +228,7 @@ def _rule_rows(lines: np.ndarray, glyph: float) -> list[int]:
     long = cv2.morphologyEx(
         lines.astype(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (max(15, width // 4), 1))
     )
-    return [(a + b) // 2 for a, b in _runs(long.any(axis=1)) if b - a < glyph]
+    return [(a + b) // 2 for a, b in _runs(np.asarray(long.any(axis=1))) if b - a < glyph]
 
 
 # --- running heads and flow bands ------------------------------------------------------------

@@ -162,7 +162,7 @@ def _lone_fold_spans(solid: np.ndarray, runs: list[Span]) -> list[Span]:
         return []
     typical = _typical_width(runs)
     count, _, stats, _ = cv2.connectedComponentsWithStats(solid.astype(np.uint8), connectivity=8)
-    spans = []
+    spans: list[Span] = []
     for x, w, h in zip(stats[1:count, cv2.CC_STAT_LEFT], stats[1:count, cv2.CC_STAT_WIDTH],
                        stats[1:count, cv2.CC_STAT_HEIGHT]):
         if not _is_fish_tail(w, h, typical):

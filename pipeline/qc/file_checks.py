@@ -44,7 +44,7 @@ def check_colour_mode(info: ImageInfo, profile: Profile, tone: Tone | None = Non
     mode = "bitonal" if tone is not None and tone.bitonal else info.colour_mode
     if mode not in profile.allowed_colour_modes:
         message = _COLOUR_FIX.get(mode, f"unsupported colour space '{info.interpretation}': re-export as RGB")
-        if mode == "bitonal":
+        if mode == "bitonal" and tone is not None:
             message = (f"bitonal master ({tone.describe(info)}): profile {profile.name} accepts "
                        f"{' or '.join(profile.allowed_colour_modes)} masters; a binarised page has lost paper tone, "
                        "seals and shading: rescan, or ingest a migrated scan under --profile legacy")

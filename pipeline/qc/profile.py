@@ -126,7 +126,7 @@ class Profile:
     def as_dict(self) -> dict[str, Any]:
         """Return a summary for qc.json: the name, each check's level and basis, and what it relaxes."""
         relaxed = self.relaxed()
-        checks = {}
+        checks: dict[str, dict[str, Any]] = {}
         for check in SECTIONS:
             checks[check] = {"level": self.levels.get(check, ""), "basis": self.basis.get(check, "")}
             if check in relaxed:
