@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from commands import audit, conservation, ingest, serving, storage
+from commands import audit, config, conservation, ingest, serving, storage
 from commands.common import ExitCode, fail
 from pipeline import __version__
 from pipeline.errors import ShuyingError
@@ -64,6 +64,7 @@ for command in (
     audit.audit_command,
     serving.serve_command, serving.token, serving.search,
     conservation.repair, conservation.user,
+    config.config,
 ):
     cli.add_command(command)
 

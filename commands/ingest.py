@@ -231,7 +231,7 @@ def demo(settings: Settings, pages: int, workers: int, serve: bool) -> None:
     result = _run_ingest(settings, batch_dir, workers, None)
     _report_ingest(result)
     if serve:
-        serve_in_viewer(settings, None, None, 1, item_id=result.batch.item_id)
+        serve_in_viewer(settings, None, None, None, item_id=result.batch.item_id)
 
 
 @click.command()

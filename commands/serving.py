@@ -13,12 +13,12 @@ from storage_config.settings import Settings
               help="Address to listen on. Default: base_url's host if it is an IP address, else 127.0.0.1.")
 @click.option("--port", default=None, type=click.IntRange(1, 65535),
               help="Port to listen on. Default: base_url's port, else 8182.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Server processes sharing the port.")
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="Server processes sharing the port. Default: [server] workers (SHUYING_SERVER_WORKERS), else 1.")
 @click.option("--get", "get_path", default=None, metavar="PATH",
               help="Answer one GET in-process (no port opened), print the body and exit.")
 @pass_settings
-def serve_command(settings: Settings, host: str | None, port: int | None, workers: int,
+def serve_command(settings: Settings, host: str | None, port: int | None, workers: int | None,
                   get_path: str | None) -> None:
     """Serve published books: IIIF Image API 3.0, manifests, ALTO, a Collection and the Mirador viewer.
 
@@ -38,9 +38,13 @@ def serve_command(settings: Settings, host: str | None, port: int | None, worker
     serve_in_viewer(settings, host, port, workers)
 
 
-def serve_in_viewer(settings: Settings, host: str | None, port: int | None, workers: int, item_id: str = "") -> None:
+def serve_in_viewer(settings: Settings, host: str | None, port: int | None, workers: int | None,
+                    item_id: str = "") -> None:
     """Serve until Ctrl-C, saying where (the viewer of ``item_id`` when given)."""
+    from iiif_server.config import load_server_options
     from iiif_server.serve import bind_mismatch, default_bind, serve
+
+    options = load_server_options(settings, workers=workers)  # a bad setting stops before "Serving …"
 
     default_host, default_port = default_bind(settings)
     host, port = host or default_host, port or default_port
@@ -51,7 +55,7 @@ def serve_in_viewer(settings: Settings, host: str | None, port: int | None, work
     click.echo(f"Serving {settings.publish_dir} at http://{host}:{port}{where}   (Ctrl-C stops)", err=True)
     from workflows.conservation import Workshop
 
-    serve(settings, host=host, port=port, workers=workers, staff_desk=Workshop(settings))
+    serve(settings, host=host, port=port, options=options, staff_desk=Workshop(settings))
 
 
 @click.group()
@@ -82,7 +86,7 @@ def token_create(settings: Settings, user: str, expires: str, note: str) -> None
     Example:
       shuying token create --user wang.li --expires 30d --note "reading room PC 3"
     """
-    from iiif_server.config import ServerOptions
+    from iiif_server.config import load_server_options
     from iiif_server.tokens import TokenStore
     from pipeline.clock import parse_duration
 
@@ -90,7 +94,7 @@ def token_create(settings: Settings, user: str, expires: str, note: str) -> None
         lifetime = round(parse_duration(expires))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--expires") from None
-    issued = TokenStore(ServerOptions().auth_path(settings.home)).create(user, lifetime, note=note)
+    issued = TokenStore(load_server_options(settings).auth_path(settings.home)).create(user, lifetime, note=note)
     click.echo(issued.secret)
     click.echo(f"Token {issued.record.id} for {user}, valid until {_local_time(issued.record.expires)}. "
                "Keep it now: it is not shown again.", err=True)
@@ -108,11 +112,11 @@ def token_list(settings: Settings, show_all: bool) -> None:
     """
     import time
 
-    from iiif_server.config import ServerOptions
+    from iiif_server.config import load_server_options
     from iiif_server.tokens import TokenStore
 
     now = time.time()
-    records = TokenStore(ServerOptions().auth_path(settings.home)).tokens(include_inactive=show_all)
+    records = TokenStore(load_server_options(settings).auth_path(settings.home)).tokens(include_inactive=show_all)
     if not records:
         click.echo("No tokens." if show_all else "No active tokens (--all shows expired and revoked ones).")
     for record in records:
@@ -133,12 +137,12 @@ def token_revoke(settings: Settings, token_id: str | None, user: str | None) -> 
       shuying token revoke 3f2a9c1b7d4e
       shuying token revoke --user wang.li
     """
-    from iiif_server.config import ServerOptions
+    from iiif_server.config import load_server_options
     from iiif_server.tokens import TokenStore
 
     if bool(token_id) == bool(user):
         raise click.UsageError("give a token id or --user NAME (one of them)")
-    store = TokenStore(ServerOptions().auth_path(settings.home))
+    store = TokenStore(load_server_options(settings).auth_path(settings.home))
     count = store.revoke(token_id) if token_id else store.revoke_user(user or "")
     click.echo(f"Revoked {count} token(s), including logins and viewer tokens made from them.")
 

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from iiif_server.access import AccessPolicy
 from iiif_server.auth import AuthConfig, AuthService
 from iiif_server.cache import DerivativeCache, MemoryCache
-from iiif_server.config import ServerOptions
+from iiif_server.config import ServerOptions, load_server_options
 from iiif_server.errors import MAX_PATH_LENGTH, IIIFError, URITooLong
 from iiif_server.image_service import ImageService, ImageServiceConfig
 from iiif_server.presentation import ManifestCache, PresentationService
@@ -60,7 +60,7 @@ PREFLIGHT_HEADERS = {
 def create_app(settings: Settings, options: ServerOptions | None = None,
                staff_desk: ConservationDesk | None = None) -> ASGIApp:
     """Build the IIIF server for the publish area of ``settings``."""
-    options = options or ServerOptions()
+    options = options or load_server_options(settings)  # the [server] table and SHUYING_SERVER_*
     store = PublishedStore(settings.publish_dir, options.lookup_ttl)
     tokens = TokenStore(options.auth_path(settings.home))
     policy = AccessPolicy(settings.publish_dir, tokens, options.lookup_ttl)
@@ -102,7 +102,7 @@ def create_app(settings: Settings, options: ServerOptions | None = None,
     if staff_desk is not None:  # conservators' form; the desk comes from workflows/, which this may not import
         routes += staff_routes(settings, staff_desk, tokens)
     handlers = {IIIFError: iiif_error_response, HTTPException: http_error_response, Exception: unexpected_error}
-    app = Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+    app = Starlette(routes=routes, exception_handlers=handlers)
     log.info("IIIF server for %s at %s (cache %s)", settings.publish_dir, settings.base_url, cache.root)
     return CrossOriginGuard(app)
 

@@ -14,7 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Scope
 from uvicorn.supervisors import Multiprocess
 
-from iiif_server.config import ServerOptions
+from iiif_server.config import ServerOptions, load_server_options
 from storage_config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,25 +90,32 @@ def build_app(settings: Settings, options: ServerOptions | None = None, staff_de
     return create_app(settings, options, staff_desk)
 
 
-def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int = 1,
+def uvicorn_config(settings: Settings, *, host: str, port: int, workers: int | None = None,
                    options: ServerOptions | None = None, access_log: bool = False,
                    staff_desk: Any = None) -> uvicorn.Config:
-    """Return the uvicorn configuration; the app is built in each worker process from Settings."""
+    """Return the uvicorn configuration; the app is built in each worker process from Settings.
+
+    ``options`` default to the settings file's [server] table and SHUYING_SERVER_* variables,
+    and ``workers`` (the --workers flag) to their ``workers``.
+    """
+    options = options or load_server_options(settings)
+    workers = workers or options.workers
     # A factory with picklable arguments lets every worker build its own app (and libvips state).
     factory = functools.partial(build_app, settings, options, staff_desk)
     return uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, lifespan="off",
                           access_log=access_log, server_header=False, proxy_headers=False)
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int = 1,
+def serve(settings: Settings, *, host: str, port: int, workers: int | None = None,
           options: ServerOptions | None = None, access_log: bool = False, staff_desk: Any = None) -> None:
-    """Serve until interrupted; with ``workers`` > 1, uvicorn's supervisor restarts dead workers.
+    """Serve until interrupted; with more than one worker, uvicorn's supervisor restarts dead ones.
 
-    ``staff_desk`` (the conservation workflow, given by the CLI) mounts the /staff form.
+    ``workers`` (the --workers flag) wins over the options' ``workers``. ``staff_desk``
+    (the conservation workflow, given by the CLI) mounts the /staff form.
     """
     config = uvicorn_config(settings, host=host, port=port, workers=workers, options=options,
                             access_log=access_log, staff_desk=staff_desk)
-    if workers > 1:
+    if config.workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     else:
         uvicorn.Server(config).run()
