@@ -1,8 +1,9 @@
 """The reading page: Mirador 4, served from this server (no CDN), opened on one item's manifest.
 
 ``/viewer/{item_id}`` is a small HTML page; ``/viewer/assets/`` serves the Mirador UMD
-bundle installed at setup (``npm ci --prefix iiif_server/viewer``) and the few lines
-of ``shuying-viewer.js`` that start it. The interface language follows ``?lang=``,
+bundle installed at setup (``npm ci --prefix iiif_server/viewer``; a wheel built after it
+carries the bundle at the same place in the package) and the few lines of
+``shuying-viewer.js`` that start it. The interface language follows ``?lang=``,
 then the browser's Accept-Language, then :attr:`ServerOptions.viewer_language`.
 """
 
@@ -170,8 +171,9 @@ class ViewerService:
         try:
             stat = asset.path.stat()
         except FileNotFoundError:
-            raise Unavailable("the viewer is not installed; run `npm ci --prefix iiif_server/viewer` "
-                              "(make setup)", name) from None
+            raise Unavailable("the viewer is not installed (no Mirador bundle): in a source checkout run "
+                              "`npm ci --prefix iiif_server/viewer` (make setup); a wheel carries the bundle "
+                              "only when it is built after that command", name) from None
         version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
         etag = entity_tag("asset", name, version, gzip_ok)
