@@ -8,13 +8,18 @@ STAMP := $(VENV)/.installed
 VIEWER := iiif_server/viewer
 VIEWER_STAMP := $(VIEWER)/node_modules/.installed
 
-.PHONY: demo test setup system-packages clean
+.PHONY: demo test lint setup system-packages clean
 
 demo: setup
 	$(BIN)/shuying demo
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Configured in pyproject.toml; CI runs it before the tests.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 setup: system-packages $(STAMP) $(VIEWER_STAMP)
 

@@ -213,7 +213,8 @@ def _report_ocr_review(result) -> None:
 
 @click.command()
 @click.option("--pages", default=8, show_default=True, type=click.IntRange(1, 500), help="Pages to generate.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Tasks run in parallel (processes) while ingesting the sample.")
 @click.option("--serve/--no-serve", default=True, show_default=True,
               help="After ingesting, serve the book in the viewer until Ctrl-C.")
 @pass_settings

@@ -156,7 +156,7 @@ def _local_time(timestamp: float) -> str:
 @click.command()
 @click.argument("query")
 @click.option("--item", "item_id", default=None, help="Search one item only (its id).")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="Most hits printed.")
 @pass_settings
 def search(settings: Settings, query: str, item_id: str | None, limit: int) -> None:
     """Find phrases (two or more characters) in the OCR text of published items.
