@@ -18,6 +18,7 @@ from pipeline.errors import StorageError
 from pipeline.validation import json_errors
 from storage_config.backends.base import StorageBackend
 from storage_config.backends.filesystem import FilesystemBackend
+from storage_config.backends.s3_options import S3Options
 
 HOME_VARIABLE = "${SHUYING_HOME}"
 DEFAULT_CATALOGUE = f"{HOME_VARIABLE}/catalogue.sqlite"
@@ -36,24 +37,6 @@ class BackendKind(str, enum.Enum):
 
 
 BACKENDS = tuple(kind.value for kind in BackendKind)
-
-
-@dataclass(frozen=True)
-class S3Options:
-    """Where and how to reach an S3-compatible bucket (never how to authenticate)."""
-
-    bucket: str
-    endpoint_url: str = ""
-    prefix: str = ""
-    region: str = ""
-    profile: str = ""
-    addressing_style: str = "auto"
-    multipart_threshold_mb: int = 64
-    multipart_chunk_mb: int = 64
-    max_concurrency: int = 4
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    max_attempts: int = 5
 
 
 @dataclass(frozen=True)

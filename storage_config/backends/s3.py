@@ -47,7 +47,7 @@ from storage_config.backends.base import (
     is_aip_key,
     safe_relpath,
 )
-from storage_config.locations import S3Options
+from storage_config.backends.s3_options import S3Options
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pipeline.checksums import Digests, digest_file
 from pipeline.errors import StorageError
 from storage_config.backends.base import LocalTree, NotStoredError
 from storage_config.backends.filesystem import FilesystemBackend
-from storage_config.locations import S3Options
+from storage_config.backends.s3_options import S3Options
 from tests.storage.helpers import new_bucket
 
 KEY = "aips/book/book.v1"
