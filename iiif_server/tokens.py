@@ -17,7 +17,6 @@ import contextlib
 import enum
 import hashlib
 import logging
-import os
 import re
 import secrets
 import sqlite3
@@ -27,14 +26,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import ShuyingError
+from pipeline.errors import DatabaseError, ExitCode, ShuyingError
+from pipeline.sqlite_db import Database, connect, translated
 
 log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "shy_"
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-DURATION = re.compile(r"(\d{1,6})([smhdw])")
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 MAX_LIFETIME = 400 * 86400  # a staff token lives at most about a year: rotate, don't forget
 PURGE_AFTER = 86400.0  # expired session and viewer rows are deleted a day after they expire
 SCHEMA = """
@@ -52,15 +50,24 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE INDEX IF NOT EXISTS tokens_parent ON tokens (parent);
 """
 COLUMNS = "id, user, kind, parent, created, expires, revoked, note"
+# Not a backup: one would bring back tokens revoked since it was made.
+REMEDY = ("delete it (with its -wal and -shm files) and make new tokens with `shuying token create` "
+          "(every token and login in it stops working, which is safe)")
 
 
 class TokenError(ShuyingError):
     """A token cannot be created or revoked as asked."""
 
+    exit_code = ExitCode.USAGE
+
     def __init__(self, path: Path, problem: str) -> None:
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+
+class TokenDatabaseError(DatabaseError, TokenError):
+    """``auth.sqlite`` is damaged, locked or unwritable."""
 
 
 class TokenKind(enum.Enum):
@@ -95,17 +102,6 @@ class IssuedToken:
     record: TokenRecord
 
 
-def parse_duration(text: str) -> int:
-    """Return the seconds in ``30d``, ``12h``, ``90m``, ``2w`` or ``45s``."""
-    match = DURATION.fullmatch(text.strip().lower())
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like 30d, 12h, 90m or 2w")
-    seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"{text!r} is not a positive duration")
-    return seconds
-
-
 def token_hash(secret: str) -> str:
     """Return the stored form of a token."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
@@ -117,6 +113,11 @@ class TokenStore:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.clock = clock
+        # Created owner-only: the hashes are not secrets, but who has tokens is nobody else's business.
+        # WAL stays consistent; a power cut may lose the newest tokens, never a revocation (_durable).
+        self.database = Database(self.path, "the token database", REMEDY, timeout=10,
+                                 pragmas=("journal_mode=WAL", "synchronous=NORMAL"), schema=SCHEMA, private=True,
+                                 error=TokenDatabaseError)
         self._local = threading.local()
 
     def create(self, user: str, lifetime: float, *, kind: TokenKind = TokenKind.STAFF,
@@ -144,7 +145,8 @@ class TokenStore:
         """Return the record of an active token, or None for an unknown, expired or revoked one."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
             return None
-        row = self._db().execute(f"SELECT {COLUMNS} FROM tokens WHERE hash = ?", (token_hash(secret),)).fetchone()
+        with translated(self.database):
+            row = self._db().execute(f"SELECT {COLUMNS} FROM tokens WHERE hash = ?", (token_hash(secret),)).fetchone()
         record = _record(row) if row else None
         return record if record and record.active(self.clock()) else None
 
@@ -167,8 +169,9 @@ class TokenStore:
                ) -> list[TokenRecord]:
         """List tokens of ``kinds``, newest first; active ones only unless asked."""
         marks = ",".join("?" * len(kinds))
-        rows = self._db().execute(f"SELECT {COLUMNS} FROM tokens WHERE kind IN ({marks}) ORDER BY created DESC",
-                                  [kind.value for kind in kinds]).fetchall()
+        with translated(self.database):
+            rows = self._db().execute(f"SELECT {COLUMNS} FROM tokens WHERE kind IN ({marks}) ORDER BY created DESC",
+                                      [kind.value for kind in kinds]).fetchall()
         records = [_record(row) for row in rows]
         now = self.clock()
         return records if include_inactive else [r for r in records if r.active(now)]
@@ -185,39 +188,30 @@ class TokenStore:
         log.info("revoked %d token(s) from %s", cursor.rowcount, ", ".join(ids))
         return cursor.rowcount
 
-    def _transaction(self) -> sqlite3.Connection:
-        return self._db()  # sqlite3's connection context manager commits or rolls back
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction on this thread's connection: committed, or rolled back if the block raises."""
+        db = self._db()
+        with translated(self.database), db:
+            yield db
 
     @contextlib.contextmanager
     def _durable(self) -> Iterator[sqlite3.Connection]:
         """A transaction synced to disk before it returns: a revocation must survive a power cut."""
         db = self._db()
-        db.execute("PRAGMA synchronous=FULL")
-        try:
-            with db:
-                yield db
-        finally:
-            db.execute("PRAGMA synchronous=NORMAL")
+        with translated(self.database):
+            db.execute("PRAGMA synchronous=FULL")
+            try:
+                with db:
+                    yield db
+            finally:
+                db.execute("PRAGMA synchronous=NORMAL")
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._connect()
+            db = connect(self.database)
             self._local.db = db
-        return db
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Created owner-only: the hashes are not secrets, but who has tokens is nobody else's business.
-            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
-            db = sqlite3.connect(self.path, timeout=10)
-            db.execute("PRAGMA journal_mode=WAL")
-            # WAL stays consistent; a power cut may lose the newest tokens, never a revocation (_durable).
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise TokenError(self.path, f"cannot open the token database: {exc}") from None
         return db
 
 

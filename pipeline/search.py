@@ -35,10 +35,12 @@ from pathlib import Path
 from lxml import etree
 
 from pipeline import xmlns
-from pipeline.errors import ShuyingError
+from pipeline.errors import DatabaseError, ShuyingError
 from pipeline.ocr.tesseract import is_cjk
+from pipeline.sqlite_db import Database, session
 
-__all__ = ["PageText", "SearchError", "SearchHit", "fold", "index_item", "query_terms", "read_alto_page", "search"]
+__all__ = ["PageText", "SearchError", "SearchHit", "SearchIndexError", "fold", "index_item", "query_terms",
+           "read_alto_page", "search"]
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +56,17 @@ _SCHEMA = (
     ),
     "CREATE VIRTUAL TABLE IF NOT EXISTS page_grams USING fts5(grams, tokenize = 'unicode61 remove_diacritics 0')",
 )
+# The index is filled only when an item is published (ingest, reshoot); no command refills it yet.
+REMEDY = ("delete it: search then works again for items published from now on, but items published before "
+          "are not found until they are indexed again (no command re-indexes them yet)")
 
 
 class SearchError(ShuyingError):
     """The index cannot be read or written, or a query cannot be searched."""
+
+
+class SearchIndexError(DatabaseError, SearchError):
+    """The index file is damaged, locked or unwritable (a SearchError: the IIIF search service answers no hits)."""
 
 
 @dataclass(frozen=True)
@@ -261,7 +270,7 @@ def _line_boxes(boxes: list[list[int] | None], positions: list[int]) -> tuple[Bo
 
 
 def _grams(text: str) -> str:
-    grams = []
+    grams: list[str] = []
     for part in text.split(BLOCK_BREAK):
         chars = [ch for ch in part if not ch.isspace()]
         grams.extend(a + b for a, b in itertools.pairwise(chars))
@@ -270,27 +279,19 @@ def _grams(text: str) -> str:
 
 @contextmanager
 def _transaction(db: Path, *, write: bool = True) -> Iterator[sqlite3.Connection]:
-    """Open the index (creating it), run one transaction, commit it and close."""
-    try:
-        Path(db).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(db), timeout=30, isolation_level=None)
-    except (OSError, sqlite3.Error) as exc:
-        raise SearchError(f"{db}: cannot open the search index: {exc}") from None
-    try:
-        # IMMEDIATE: one writer at a time (parallel ingests); readers see the old or the new item.
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        for statement in _SCHEMA:
-            conn.execute(statement)
+    """Open the index (creating it), run one transaction, commit it and close.
+
+    Raises:
+        SearchIndexError: the file is damaged, locked or cannot be written.
+    """
+    # IMMEDIATE: one writer at a time (parallel ingests); readers see the old or the new item.
+    with session(_database(db), begin="IMMEDIATE" if write else "DEFERRED") as conn:
         yield conn
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        conn.rollback()
-        raise SearchError(f"{db}: search index: {exc}") from None
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        conn.close()
+
+
+def _database(db: Path) -> Database:
+    return Database(Path(db), "the search index", REMEDY, timeout=30, isolation_level=None,
+                    schema=";\n".join(_SCHEMA) + ";", error=SearchIndexError)
 
 
 def _box(string: etree._Element) -> Box:

@@ -9,6 +9,8 @@ Plain DB-API (sqlite3 from the standard library) rather than SQLAlchemy: five sm
 tables, SQL that reads as written, no dependency. The statements keep to what SQLite
 and PostgreSQL share (``INSERT … ON CONFLICT``, no AUTOINCREMENT, TEXT/BIGINT), so a
 PostgreSQL driver can take the same schema; only SQLite is wired and tested today.
+It is opened through pipeline/sqlite_db.py, so a damaged file is one DatabaseError
+that names it and says to run ``shuying catalogue rebuild``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from pipeline.checksums import Digests
 from pipeline.errors import StorageError
+from pipeline.sqlite_db import Database, session
 
 SCHEMA_VERSION = "1"
 SCHEMA = """
@@ -79,6 +82,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_item ON events (item_id, date_time);
 """
+# What to do when the file is damaged: everything in it can be read again from storage.
+REMEDY = "run `shuying catalogue rebuild` (it rebuilds the catalogue from the bags and event records in storage)"
 # Event types (LoC preservation vocabulary) that say a copy was, or was not, found intact.
 COPY_EVENTS = ("ingestion", "replication", "fixity check")
 
@@ -167,29 +172,18 @@ class Catalogue:
 
     def __init__(self, url: str) -> None:
         self.path = sqlite_path(url)
+        self.database = Database(self.path, "the catalogue", REMEDY, timeout=60, isolation_level=None,
+                                 pragmas=("foreign_keys = ON", "synchronous = FULL"))
 
     @contextlib.contextmanager
     def connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
-        """Yield a connection; with ``write`` the block is one IMMEDIATE transaction."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageError(f"{self.path}: cannot open the catalogue: {exc}") from None
-        try:
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = FULL")
-            if write:
-                conn.execute("BEGIN IMMEDIATE")
+        """Yield a connection; with ``write`` the block is one IMMEDIATE transaction.
+
+        Raises:
+            DatabaseError: the file is damaged, locked or cannot be written; the message says to rebuild it.
+        """
+        with session(self.database, begin="IMMEDIATE" if write else "") as conn:
             yield conn
-            if write:
-                conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.close()
 
     def create(self) -> None:
         """Create the tables if missing (WAL journal: readers never block the writer)."""

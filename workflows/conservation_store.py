@@ -25,7 +25,7 @@ from pipeline.conservation.record import (
     UnknownRecordError,
     record_from_dict,
 )
-from pipeline.errors import StorageError
+from pipeline.sqlite_db import Database, session
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS revisions (
@@ -45,6 +45,9 @@ CREATE TRIGGER IF NOT EXISTS revisions_no_delete BEFORE DELETE ON revisions
     BEGIN SELECT RAISE(ABORT, 'conservation revisions are append-only'); END;
 """
 ID_PREFIX = "CR"
+# No command rebuilds the index from the AIPs yet (docs/conservation.md, "Not done yet").
+REMEDY = ("restore it from a backup (the records themselves are safe in the AIPs, data/conservation/; "
+          "no command rebuilds this index from them yet)")
 
 
 class RecordStore:
@@ -52,30 +55,19 @@ class RecordStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.database = Database(self.path, "the conservation record index", REMEDY, timeout=60,
+                                 isolation_level=None, pragmas=("journal_mode = WAL", "synchronous = FULL"),
+                                 schema=SCHEMA)
 
     @contextlib.contextmanager
     def connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
-        """Yield a connection with the tables in place; with ``write`` the block is one IMMEDIATE transaction."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageError(f"{self.path}: cannot open the conservation records: {exc}") from None
-        try:
-            if write:
-                conn.execute("BEGIN IMMEDIATE")
+        """Yield a connection with the tables in place; with ``write`` the block is one IMMEDIATE transaction.
+
+        Raises:
+            DatabaseError: the file is damaged, locked or cannot be written.
+        """
+        with session(self.database, begin="IMMEDIATE" if write else "") as conn:
             yield conn
-            if write:
-                conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.close()
 
     def next_id(self, year: int) -> str:
         """Return the next free record id of ``year``: CR-2025-0001, CR-2025-0002 …"""

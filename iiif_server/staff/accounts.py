@@ -15,7 +15,6 @@ import enum
 import hashlib
 import hmac
 import logging
-import os
 import re
 import secrets
 import sqlite3
@@ -24,7 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import ShuyingError
+from pipeline.errors import ExitCode, ShuyingError
+from pipeline.sqlite_db import Database, session
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE TABLE IF NOT EXISTS failures (name TEXT NOT NULL, at REAL NOT NULL);
 """
+REMEDY = ("restore it from a backup, or delete it (with its -wal and -shm files) and make the accounts again "
+          "with `shuying user add`")
 
 
 class Role(str, enum.Enum):
@@ -66,6 +68,8 @@ ROLE_LABELS = {Role.TECHNICIAN: "技术员 technician", Role.CONSERVATOR: "修�
 
 class AccountError(ShuyingError):
     """An account cannot be made, changed or used as asked."""
+
+    exit_code = ExitCode.USAGE
 
     def __init__(self, path: Path, problem: str) -> None:
         self.path = str(path)
@@ -127,6 +131,9 @@ class AccountStore:
         self.clock = clock
         self.log2_n = log2_n
         self._dummy = ""
+        self.database = Database(self.path, "the staff accounts", REMEDY, timeout=30,
+                                 pragmas=("journal_mode = WAL",), schema=SCHEMA,
+                                 private=True)  # password hashes: owner only
 
     def add_user(self, name: str, role: Role, password: str, *, display_name: str = "") -> Account:
         """Make an account; AccountError for a bad or taken name or a short password."""
@@ -212,19 +219,9 @@ class AccountStore:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))  # password hashes: owner only
-            db = sqlite3.connect(self.path, timeout=30)
-            db.execute("PRAGMA journal_mode = WAL")
-            db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise AccountError(self.path, f"cannot open the staff accounts: {exc}") from None
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with session(self.database) as db:
+            yield db
 
 
 def _account(row: tuple) -> Account:
