@@ -34,6 +34,7 @@ __all__ = [
     "RenderPlan",
     "canonical_path",
     "choose_level",
+    "confine",
     "fit_rotation",
     "image_limits",
     "output_size",
@@ -44,7 +45,12 @@ __all__ = [
     "reduced_size",
     "region_box",
     "rotated_size",
+    "stated_limits",
 ]
+
+
+# Sizes the spec bounds by the server's limits (§4.2), so they shrink to fit instead of being refused.
+FITTED_SIZES = frozenset({SizeKind.MAX, SizeKind.CONFINED})
 
 
 @dataclass(frozen=True)
@@ -135,10 +141,15 @@ class RenderPlan:
     reduced: Dimensions | None = None
 
 
-def plan_render(request: ImageRequest, pyramid: Pyramid, limits: Limits) -> RenderPlan:
-    """Resolve region and size, check the limits and pick the cheapest sufficient level."""
+def plan_render(request: ImageRequest, pyramid: Pyramid, limits: Limits, *,
+                stated: Limits | None = None) -> RenderPlan:
+    """Resolve region and size, check the limits and pick the cheapest sufficient level.
+
+    ``limits`` is what is served; ``stated`` what info.json promises (default: the same),
+    which ``max`` and ``^max`` scale to.
+    """
     box = region_box(request.region, pyramid.dimensions)
-    output = fit_rotation(output_size(request.size, box.dimensions, limits), request, limits)
+    output = fit_rotation(output_size(request.size, box.dimensions, limits, stated), request, limits)
     level = choose_level(pyramid.levels, box, output)
     return RenderPlan(level, level_box(box, level), output, request.rotation, request.quality, request.format)
 
@@ -149,6 +160,18 @@ def image_limits(limits: Limits, image: Dimensions, max_upscale: float) -> Limit
     return Limits(min(limits.max_width, math.floor(image.width * max_upscale)),
                   min(limits.max_height, math.floor(image.height * max_upscale)),
                   min(limits.max_area, math.floor(image.area * max_upscale * max_upscale)))
+
+
+def stated_limits(limits: Limits, image: Dimensions) -> Limits:
+    """Return the limits info.json states for one image: the server's, and no more than the image.
+
+    §4.2 makes ``^max`` "the maximum size permitted by maxWidth, maxHeight, or maxArea", so
+    stating the upscaling allowance there would turn ``^max`` of every page into an
+    enlargement that shows nothing more (a 1000 px page would come back 10000 px at
+    max_upscale 10). Explicit ``^w,h`` sizes up to max_upscale are still served: §5.3 lets
+    a server serve beyond what it states ("clients must not expect ... to be supported").
+    """
+    return image_limits(limits, image, 1.0)
 
 
 def rotated_size(size: Dimensions, rotation: Rotation) -> Dimensions:
@@ -163,7 +186,7 @@ def rotated_size(size: Dimensions, rotation: Rotation) -> Dimensions:
 
 
 def fit_rotation(output: Dimensions, request: ImageRequest, limits: Limits) -> Dimensions:
-    """Return ``output`` such that the rotated result is within the limits: ``max`` shrinks, others are refused.
+    """Return ``output`` such that the rotated result is within the limits: ``max`` and ``!w,h`` shrink, others are refused.
 
     The limits bound what is encoded and so the memory a request takes; rotation by 45°
     doubles the area, so checking the scaled size alone would let it through.
@@ -171,7 +194,7 @@ def fit_rotation(output: Dimensions, request: ImageRequest, limits: Limits) -> D
     final = rotated_size(output, request.rotation)
     if limits.allows(final):
         return output
-    if request.size.kind is not SizeKind.MAX:
+    if request.size.kind not in FITTED_SIZES:
         raise BadRequest(f"{final.width}x{final.height} after rotation exceeds this server's limits (maxWidth "
                          f"{limits.max_width}, maxHeight {limits.max_height}, maxArea {limits.max_area})", "size")
     scale = min(limits.max_width / final.width, limits.max_height / final.height,
@@ -253,10 +276,15 @@ def region_box(region: Region, image: Dimensions) -> Box:
     return Box(x, y, min(w, image.width - x), min(h, image.height - y))
 
 
-def output_size(size: Size, region: Dimensions, limits: Limits) -> Dimensions:
-    """Return the scaled size of the region, refusing upscaling without ^ and sizes over the limits (§4.2)."""
+def output_size(size: Size, region: Dimensions, limits: Limits, stated: Limits | None = None) -> Dimensions:
+    """Return the scaled size of the region, refusing upscaling without ^ and sizes over the limits (§4.2).
+
+    ``max`` and ``^max`` scale to the ``stated`` limits (info.json's; default ``limits``);
+    ``!w,h`` and ``^!w,h`` are bounded by the limits by definition, so they shrink to fit;
+    a size the client spelled out exactly is refused instead.
+    """
     if size.kind is SizeKind.MAX:
-        return limits.largest(region, upscale=size.upscale)
+        return (stated or limits).largest(region, upscale=size.upscale)
     result = _requested_size(size, region)
     if result.width < 1 or result.height < 1:
         raise BadRequest("scaled region is smaller than one pixel", "size")
@@ -264,10 +292,18 @@ def output_size(size: Size, region: Dimensions, limits: Limits) -> Dimensions:
         # Cantaloupe, IIPImage and the IIIF validator read !w,h the same way: larger needs ^.
         raise BadRequest(f"{result.width}x{result.height} is larger than the {region.width}x{region.height} "
                          "region; prefix the size with ^ to upscale", "size")
+    if size.kind is SizeKind.CONFINED and not limits.allows(result):
+        # §4.2: !w,h and ^!w,h are "as large as possible but not larger than w, h or server-imposed limits".
+        return confine(result, limits.largest(region, upscale=True))
     if not limits.allows(result):
         raise BadRequest(f"{result.width}x{result.height} exceeds this server's limits (maxWidth "
                          f"{limits.max_width}, maxHeight {limits.max_height}, maxArea {limits.max_area})", "size")
     return result
+
+
+def confine(size: Dimensions, bound: Dimensions) -> Dimensions:
+    """Return ``size`` no larger than ``bound`` on either side (both have the region's aspect, up to rounding)."""
+    return Dimensions(min(size.width, bound.width), min(size.height, bound.height))
 
 
 def choose_level(levels: tuple[Level, ...], box: Box, output: Dimensions) -> Level:
@@ -291,12 +327,12 @@ def level_box(box: Box, level: Level) -> Box:
     return Box(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
 
 
-def canonical_path(request: ImageRequest, image: Dimensions, limits: Limits) -> str:
+def canonical_path(request: ImageRequest, image: Dimensions, limits: Limits, stated: Limits | None = None) -> str:
     """Return ``region/size/rotation/quality.format`` in the canonical form of §4.8."""
     box = region_box(request.region, image)
-    output = output_size(request.size, box.dimensions, limits)
+    output = output_size(request.size, box.dimensions, limits, stated)
     region = "full" if box == Box(0, 0, image.width, image.height) else f"{box.x},{box.y},{box.width},{box.height}"
-    return f"{region}/{_canonical_size(output, box.dimensions, limits)}/" \
+    return f"{region}/{_canonical_size(output, box.dimensions, stated or limits)}/" \
            f"{_canonical_rotation(request.rotation)}/{request.quality.value}.{request.format.value}"
 
 

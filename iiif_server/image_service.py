@@ -37,6 +37,7 @@ from iiif_server.geometry import (
     reduced_canonical_path,
     reduced_size,
     rotated_size,
+    stated_limits,
 )
 from iiif_server.headers import caching_headers, entity_tag, is_not_modified
 from iiif_server.image_request import ImageRequest, parse_image_request
@@ -124,19 +125,25 @@ class ImageService:
         pyramid = await self._pyramid(source)
         reduced = self._reduction(decision, pyramid)
         media_type = _info_media_type(request.headers.get("accept", ""))
-        etag = entity_tag("info", source.version, self.config, media_type, RENDER_VERSION, decision.level, reduced)
+        # The formats are in it (sorted: a frozenset's order differs between processes) as info.json lists them.
+        formats = sorted(fmt.value for fmt in self.renderer.formats)
+        etag = entity_tag("info", source.version, self.config, media_type, RENDER_VERSION, decision.level, reduced,
+                          formats)
         headers = self._headers(decision, etag, source, {"Vary": "Accept",
                                                          "Link": f'<{PROFILE_URI}>;rel="profile"'})
         if is_not_modified(request.headers, etag, source.mtime):
             return Response(status_code=304, headers=headers)
         services = (probe_service(self.config.base_url, identifier),) if decision.personal else ()
-        info = build_info(self.service_id(identifier), pyramid, self._limits(pyramid), tile_size=pyramid.tile_size,
-                          part_of=self._manifest_url(page), reduced=reduced, services=services)
+        stated = stated_limits(self.config.limits, pyramid.dimensions)  # what ^max means (geometry.stated_limits)
+        info = build_info(self.service_id(identifier), pyramid, stated, tile_size=pyramid.tile_size,
+                          part_of=self._manifest_url(page), reduced=reduced, services=services,
+                          formats=self.renderer.formats)
         return Response(json.dumps(info, indent=2, ensure_ascii=False), media_type=media_type, headers=headers)
 
     async def image(self, request: Request, identifier: str, params: list[str]) -> Response:
         """Return the image for ``region/size/rotation/quality.format``."""
         image_request = parse_image_request(identifier, *params)
+        self.renderer.require(image_request.format)
         _, source, decision = self._source(request, identifier)
         # Everything but the pixels follows from the request, the file version and the grant: plan once.
         memo_key = (identifier, *params, source.version, decision.grant)
@@ -176,14 +183,16 @@ class ImageService:
         pyramid = await self._pyramid(source)
         reduced = self._reduction(decision, pyramid)
         if reduced is None:
-            limits = self._limits(pyramid)
-            plan = plan_render(image_request, pyramid, limits)
-            canonical = canonical_path(image_request, pyramid.dimensions, limits)
+            limits, stated = self._limits(pyramid), stated_limits(self.config.limits, pyramid.dimensions)
+            plan = plan_render(image_request, pyramid, limits, stated=stated)
+            canonical = canonical_path(image_request, pyramid.dimensions, limits, stated)
         else:
             plan = plan_reduced(image_request, pyramid, self.config.limits, reduced)
             canonical = reduced_canonical_path(image_request, plan, pyramid.dimensions)
         # The reduction is part of the ETag and so of the cache key: full-size bytes never answer a reduced view.
-        etag = entity_tag("image", source.version, canonical, self.renderer.encoding, RENDER_VERSION, reduced)
+        # So is the output size: "max" and "^max" stay the canonical form when new limits change what they mean.
+        etag = entity_tag("image", source.version, canonical, self.renderer.encoding, RENDER_VERSION, reduced,
+                          plan.output)
         link = f'<{self.service_id(identifier)}/{canonical}>;rel="canonical", <{PROFILE_URI}>;rel="profile"'
         return Prepared(plan, etag, self.cache.key(etag), self._headers(decision, etag, source, {"Link": link}))
 

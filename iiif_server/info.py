@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from iiif_server.geometry import Dimensions, Limits, Pyramid, reduced_limits
+from iiif_server.image_request import Format
 
 CONTEXT = "http://iiif.io/api/image/3/context.json"
 PROTOCOL = "http://iiif.io/api/image"
@@ -12,14 +14,18 @@ PROFILE = "level2"
 PROFILE_URI = "http://iiif.io/api/image/3/level2.json"
 MEDIA_TYPE = f'application/ld+json;profile="{CONTEXT}"'
 # Level 2 already includes jpg+png and default/color/gray/bitonal except what we list (§5.7, compliance doc).
-EXTRA_FORMATS = ("webp", "tif", "gif")
+EXTRA_FORMATS = (Format.WEBP, Format.TIF, Format.GIF)
 EXTRA_QUALITIES = ("color", "gray", "bitonal")
 EXTRA_FEATURES = ("canonicalLinkHeader", "mirroring", "profileLinkHeader", "rotationArbitrary", "sizeUpscaling")
 
 
 def build_info(service_id: str, pyramid: Pyramid, limits: Limits, *, tile_size: int, part_of: str = "",
-               reduced: Dimensions | None = None, services: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+               reduced: Dimensions | None = None, services: tuple[dict[str, Any], ...] = (),
+               formats: Collection[Format] = EXTRA_FORMATS) -> dict[str, Any]:
     """Build info.json for one image; ``part_of`` is the manifest that shows it, if any.
+
+    ``formats`` are those the renderer can write: an extra format is listed only if it is
+    among them, so a client is never offered WebP from a libvips built without libwebp.
 
     For a reduced view (``reduced`` set) the limits, sizes and tiles describe only what
     the reduced image can fill: no size beyond it, no tile finer than it.
@@ -41,7 +47,7 @@ def build_info(service_id: str, pyramid: Pyramid, limits: Limits, *, tile_size: 
         "sizes": [{"width": s.width, "height": s.height} for s in preferred_sizes(pyramid, limits, reduced)],
         # square: height = width
         "tiles": [{"width": tile_size, "scaleFactors": scale_factors(pyramid, reduced)}],
-        "extraFormats": list(EXTRA_FORMATS),
+        "extraFormats": [fmt.value for fmt in EXTRA_FORMATS if fmt in formats],
         "extraQualities": list(EXTRA_QUALITIES),
         "extraFeatures": list(EXTRA_FEATURES),
     }

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyvips
 
 from iiif_server.cache import Lru
+from iiif_server.errors import BadRequest
 from iiif_server.geometry import Dimensions, Level, Pyramid, RenderPlan
 from iiif_server.image_request import Format, Quality, Rotation
 from iiif_server.tiles import TileIndex, assembled_tiles, read_tile_index, stored_tile
@@ -30,6 +31,14 @@ TRANSPARENT_FORMATS = frozenset({Format.PNG, Format.WEBP, Format.TIF, Format.GIF
 REDUCTIONS_REMEMBERED = 32
 DEFAULT_TILE_SIZE = 256  # offered in info.json for a pyramid that is not tiled
 INDEXES_REMEMBERED = 4096  # tile layouts of pyramid files (a few KB each)
+# The libvips operation that encodes each format; a libvips built without libwebp or cgif lacks one.
+SAVERS = {
+    Format.JPG: "jpegsave_buffer",
+    Format.PNG: "pngsave_buffer",
+    Format.WEBP: "webpsave_buffer",
+    Format.TIF: "tiffsave_buffer",
+    Format.GIF: "gifsave_buffer",
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +53,11 @@ class Encoding:
 class Renderer:
     """Probe and render published pyramids; keeps tile layouts and reduced images, by file version."""
 
-    def __init__(self, encoding: Encoding | None = None, *, concurrency: int | None = None) -> None:
+    def __init__(self, encoding: Encoding | None = None, *, concurrency: int | None = None,
+                 formats: frozenset[Format] | None = None) -> None:
         self.encoding = encoding or Encoding()
+        # What info.json offers and requests may ask for: never a format this libvips cannot write.
+        self.formats = writable_formats() if formats is None else formats & writable_formats()
         self._reductions = Lru(REDUCTIONS_REMEMBERED)
         self._indexes = Lru(INDEXES_REMEMBERED)
         # libvips' operation cache would keep opened pages (and their tile caches) and
@@ -54,6 +66,12 @@ class Renderer:
         if concurrency:
             # Per-request parallelism: one thread per tile beats libvips' pool for small outputs.
             pyvips.concurrency_set(concurrency)
+
+    def require(self, fmt: Format) -> None:
+        """Refuse (400) a format this renderer does not offer, before any file is read."""
+        if fmt not in self.formats:
+            offered = ", ".join(f.value for f in Format if f in self.formats)
+            raise BadRequest(f"{fmt.value!r} is not offered by this server; use one of {offered}", "format")
 
     def probe(self, path: Path, version: Hashable) -> Pyramid:
         """Read the full size and the pyramid levels (TIFF pages halving in size) from the headers."""
@@ -124,6 +142,21 @@ class Renderer:
             return pyvips.Image.new_from_file(str(path), page=page)
         except pyvips.Error as exc:
             raise ImageError(path, f"cannot open page {page}: {_reason(exc)}") from exc
+
+
+def writable_formats() -> frozenset[Format]:
+    """Return the formats the installed libvips can encode, found by encoding one pixel rather than assumed."""
+    return frozenset(fmt for fmt, saver in SAVERS.items() if _can_write(saver))
+
+
+def _can_write(saver: str) -> bool:
+    if pyvips.type_find("VipsOperation", saver) == 0:
+        return False  # libvips was built without the library (libwebp, cgif, ...)
+    try:
+        getattr(pyvips.Image.black(1, 1).cast("uchar"), saver)()
+    except pyvips.Error:
+        return False
+    return True
 
 
 def _resize(image: pyvips.Image, width: int, height: int) -> pyvips.Image:

@@ -214,3 +214,72 @@ def test_image_limits_stop_upscaling_beyond_the_image_unless_allowed() -> None:
     with pytest.raises(BadRequest, match="exceeds this server's limits"):
         output_size(parse_size("^3001,"), Dimensions(3000, 4000), image_limits(SERVER_LIMITS,
                                                                                Dimensions(3000, 4000), 1.0))
+
+
+SQUARE = Dimensions(1000, 1000)  # the validator's test image
+
+
+@pytest.mark.parametrize("server, max_upscale, image, expected", [
+    (SERVER_LIMITS, 1.0, SQUARE, (1000, 1000)),  # no upscaling allowed: ^max is max
+    (SERVER_LIMITS, 2.0, SQUARE, (2000, 2000)),
+    (SERVER_LIMITS, 10.0, SQUARE, (10_000, 10_000)),  # maxWidth 10000 and maxArea 100 MP say exactly this
+    (Limits(4000, 4000, 4_000_000), 10.0, SQUARE, (2000, 2000)),  # maxArea binds
+    (Limits(1500, 4000, 10**9), 10.0, SQUARE, (1500, 1500)),  # maxWidth binds
+    (Limits(4000, 1200, 10**9), 10.0, SQUARE, (1200, 1200)),  # maxHeight binds
+    (SERVER_LIMITS, 2.0, Dimensions(1000, 700), (2000, 1400)),
+    (Limits(16383, 16383, 1_000_000), 3.0, Dimensions(1000, 700), (1195, 836)),
+])
+def test_upscaled_max_is_the_largest_size_the_advertised_limits_permit(server: Limits, max_upscale: float,
+                                                                       image: Dimensions,
+                                                                       expected: tuple[int, int]) -> None:
+    # §4.2: ^max is "scaled to the maximum size permitted by maxWidth, maxHeight, or maxArea";
+    # info.json advertises image_limits, so that is what bounds it.
+    limits = image_limits(server, image, max_upscale)
+    result = output_size(parse_size("^max"), image, limits)
+    assert (result.width, result.height) == expected
+    assert limits.allows(result)
+    one_wider = Dimensions(result.width + 1, round((result.width + 1) * image.height / image.width))
+    assert not limits.allows(one_wider)  # and no larger one would be
+    assert output_size(parse_size("max"), image, limits) == server.largest(image, upscale=False)  # never upscaled
+
+
+@pytest.mark.parametrize("size, expected", [
+    ("^1500,", (1500, 1500)),
+    ("^,1500", (1500, 1500)),
+    ("^1500,1800", (1500, 1800)),
+    ("^pct:200", (2000, 2000)),
+    ("^!2000,500", (500, 500)),  # fits the box without upscaling
+    ("^!2000,3000", (2000, 2000)),  # fits the box by upscaling
+    ("^!3000,3000", (2000, 2000)),  # the box is past the limits: as large as the limits allow
+    ("!900,900", (900, 900)),
+])
+def test_upscaling_forms_within_twice_the_image(size: str, expected: tuple[int, int]) -> None:
+    result = output_size(parse_size(size), SQUARE, image_limits(SERVER_LIMITS, SQUARE, 2.0))
+    assert (result.width, result.height) == expected
+
+
+@pytest.mark.parametrize("size", ["1001,", ",1500", "1000,1001", "!2000,3000"])
+def test_a_size_larger_than_the_region_without_caret_is_400_even_when_upscaling_is_allowed(size: str) -> None:
+    with pytest.raises(BadRequest, match=r"prefix the size with \^ to upscale"):
+        output_size(parse_size(size), SQUARE, image_limits(SERVER_LIMITS, SQUARE, 2.0))
+
+
+@pytest.mark.parametrize("size, limits, expected", [
+    ("!900,900", Limits(500, 500, 10**9), (500, 500)),  # "not larger than ... server-imposed limits"
+    ("^!5000,5000", Limits(4000, 4000, 4_000_000), (2000, 2000)),
+    ("^!5000,1000", Limits(4000, 4000, 4_000_000), (1000, 1000)),  # the box binds first
+    ("^!4000,2000", Limits(3000, 1500, 10**9), (1500, 1500)),
+])
+def test_confined_sizes_shrink_to_the_limits_instead_of_failing(size: str, limits: Limits,
+                                                                expected: tuple[int, int]) -> None:
+    result = output_size(parse_size(size), SQUARE, limits)
+    assert (result.width, result.height) == expected
+    assert limits.allows(result)
+
+
+def test_a_confined_size_shrinks_so_the_rotated_output_is_within_the_limits() -> None:
+    request = parse_image_request("a~p0001", "full", "^!5000,5000", "45", "default.png")
+    limits = Limits(4000, 4000, 4_000_000)
+    plan = plan_render(request, BIG, limits)
+    assert limits.allows(rotated_size(plan.output, plan.rotation))
+    assert plan.output.width == plan.output.height > 1300

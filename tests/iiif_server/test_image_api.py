@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
+import pyvips
 from starlette.testclient import TestClient
 
-from iiif_server.info import PROFILE_URI
+from iiif_server.app import create_app
+from iiif_server.config import ServerOptions
+from iiif_server.geometry import Level, Limits, Pyramid
+from iiif_server.image_request import Format
+from iiif_server.info import PROFILE_URI, build_info
+from iiif_server.render import writable_formats
+from storage_config.settings import Settings
 from tests.iiif_server.helpers import (
     cell_colour,
     close,
@@ -18,6 +27,7 @@ from tests.iiif_server.helpers import (
 )
 
 BASE = "http://127.0.0.1:8182"
+WEBP = pytest.mark.skipif(Format.WEBP not in writable_formats(), reason="this libvips cannot write WebP")
 ERROR_BODY = re.compile(r"^(400|403|404|405|414|500|503) [A-Za-z -]+: .+\n$")
 
 
@@ -191,3 +201,107 @@ def test_info_json_links_its_manifest_only_when_there_is_one(client: TestClient,
 def test_not_found_names_no_internal_path(client: TestClient, grid: str, path: str) -> None:
     response = client.get(path)
     assert (response.status_code, response.text) == (404, "404 Not Found: not found\n")
+
+
+@pytest.fixture
+def upscaling(settings: Settings, options: ServerOptions, grid: str) -> Iterator[TestClient]:
+    """A server that lets outputs be twice the image's size (max_upscale 2), as the validator's size_up needs."""
+    with TestClient(create_app(settings, replace(options, max_upscale=2.0)), raise_server_exceptions=False) as client:
+        yield client
+
+
+def image_size(client: TestClient, path: str) -> tuple[int, int]:
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    image = decode_rgb(response.content)
+    return image.width, image.height
+
+
+def test_upscaled_max_is_what_info_json_states_and_no_enlargement(upscaling: TestClient, grid: str) -> None:
+    """Before: with max_upscale 2 (or 10), full/^max of a 1000 px image came back 2000 (or 10000) px."""
+    info = upscaling.get(f"/iiif/3/{grid}/info.json").json()
+    assert (info["maxWidth"], info["maxHeight"], info["maxArea"]) == (1000, 700, 700_000)  # the image, not 2x
+    assert image_size(upscaling, f"/iiif/3/{grid}/full/^max/0/default.jpg") == (1000, 700)
+    assert image_size(upscaling, f"/iiif/3/{grid}/full/max/0/default.jpg") == (1000, 700)
+    # A region ^max fills the stated limits: upscaled, and no larger than the image.
+    assert image_size(upscaling, f"/iiif/3/{grid}/0,0,500,350/^max/0/default.jpg") == (1000, 700)
+    # Explicit upscaling up to max_upscale is served beyond what is stated (§5.3 allows it).
+    assert image_size(upscaling, f"/iiif/3/{grid}/full/^2000,/0/default.jpg") == (2000, 1400)
+    link = upscaling.get(f"/iiif/3/{grid}/full/^1000,/0/default.jpg").headers["link"]
+    assert f"/iiif/3/{grid}/full/max/0/default.jpg>;rel=\"canonical\"" in link
+
+
+@pytest.mark.parametrize("size, expected", [
+    ("^1500,", (1500, 1050)),
+    ("^,1050", (1500, 1050)),
+    ("^1800,900", (1800, 900)),
+    ("^pct:150", (1500, 1050)),
+    ("^!2000,500", (714, 500)),
+    ("^!3000,3000", (2000, 1400)),  # confined by the limits, not refused
+    ("^50,", (50, 35)),  # ^ allows upscaling; it does not require it
+])
+def test_every_upscaling_form_over_http(upscaling: TestClient, grid: str, size: str,
+                                        expected: tuple[int, int]) -> None:
+    assert image_size(upscaling, f"/iiif/3/{grid}/full/{size}/0/default.png") == expected
+
+
+@pytest.mark.parametrize("size, fragment", [
+    ("1500,", "prefix the size with ^ to upscale"),
+    (",701", "prefix the size with ^ to upscale"),
+    ("1000,701", "prefix the size with ^ to upscale"),
+    ("!3000,3000", "prefix the size with ^ to upscale"),
+    ("pct:150", "prefix it with ^ to upscale"),
+    ("^2001,", "exceeds this server's limits (maxWidth 2000, maxHeight 1400, maxArea 2800000)"),
+    ("^pct:201", "exceeds this server's limits"),
+])
+def test_upscaling_without_caret_or_past_the_limits_is_400(upscaling: TestClient, grid: str, size: str,
+                                                           fragment: str) -> None:
+    response = upscaling.get(f"/iiif/3/{grid}/full/{size}/0/default.jpg")
+    assert response.status_code == 400
+    assert fragment in response.text
+
+
+@WEBP
+def test_webp_is_served_as_webp(client: TestClient, grid: str) -> None:
+    response = client.get(f"/iiif/3/{grid}/full/300,/90/default.webp")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/webp"
+    assert response.content[8:12] == b"WEBP"  # what the validator's format_webp looks at
+    image = pyvips.Image.new_from_buffer(response.content, "")
+    assert image.get("vips-loader") == "webpload_buffer"
+    assert (image.width, image.height) == (210, 300)
+    assert close(mean_colour(image, 200, 5, 5, 5), cell_colour(0, 0))  # rotated clockwise: top-left is top-right
+
+
+def test_info_json_offers_exactly_the_extra_formats_libvips_writes(client: TestClient, grid: str) -> None:
+    info = client.get(f"/iiif/3/{grid}/info.json").json()
+    writable = writable_formats()
+    assert info["extraFormats"] == [f for f in ("webp", "tif", "gif") if Format(f) in writable]
+
+
+def test_info_json_leaves_out_a_format_the_renderer_cannot_write() -> None:
+    pyramid = Pyramid(100, 100, (Level(0, 1, 100, 100),))
+    info = build_info("http://x/iiif/3/a~p1", pyramid, Limits(100, 100, 10_000), tile_size=256,
+                      formats=frozenset({Format.JPG, Format.PNG, Format.TIF}))
+    assert info["extraFormats"] == ["tif"]
+    assert "sizeUpscaling" in info["extraFeatures"] and info["maxWidth"] == 100  # §5.7: upscaling states maxWidth
+
+
+@pytest.mark.parametrize("size, first, second, expected", [
+    ("^max", {}, {"max_height": 350}, [(1000, 700), (500, 350)]),
+    ("max", {}, {"max_width": 500}, [(1000, 700), (500, 350)]),
+])
+def test_max_follows_the_limits_in_effect_not_an_earlier_cached_render(settings: Settings, options: ServerOptions,
+                                                                       grid: str, size: str,
+                                                                       first: dict[str, float],
+                                                                       second: dict[str, float],
+                                                                       expected: list[tuple[int, int]]) -> None:
+    # The canonical URL of max and ^max is the same whatever the limits: the cache key must not be.
+    path = f"/iiif/3/{grid}/full/{size}/0/default.jpg"
+    sizes, etags = [], []
+    for changes in (first, second):  # one cache folder, as across a restart with new settings
+        with TestClient(create_app(settings, replace(options, **changes))) as server:
+            sizes.append(image_size(server, path))
+            etags.append(server.get(path).headers["etag"])
+    assert sizes == expected
+    assert etags[0] != etags[1]

@@ -9,9 +9,10 @@ import pytest
 import pyvips
 from PIL import Image
 
+from iiif_server.errors import BadRequest
 from iiif_server.geometry import Limits, plan_render
-from iiif_server.image_request import parse_image_request
-from iiif_server.render import Renderer
+from iiif_server.image_request import Format, parse_image_request
+from iiif_server.render import SAVERS, Renderer, writable_formats
 from tests.iiif_server.helpers import (
     cell_colour,
     close,
@@ -152,3 +153,34 @@ def test_a_republished_file_is_read_again_not_served_from_the_libvips_cache(tmp_
 def _write(path: Path, colour: tuple[int, int, int]) -> Path:
     Image.new("RGB", (300, 200), colour).save(path)
     return path
+
+
+def test_the_formats_offered_are_those_libvips_can_write() -> None:
+    offered = writable_formats()
+    assert {Format.JPG, Format.PNG} <= offered  # level 2 needs both; the pipeline's libvips has them
+    for fmt, saver in SAVERS.items():
+        if pyvips.type_find("VipsOperation", saver) == 0:
+            assert fmt not in offered
+    assert Renderer().formats == offered
+    assert set(SAVERS) == set(Format)  # a format added to the parser must say how it is written
+
+
+def test_a_format_not_offered_is_refused_before_rendering() -> None:
+    renderer = Renderer(formats=frozenset({Format.JPG, Format.PNG}))  # as a libvips without libwebp
+    renderer.require(Format.PNG)
+    with pytest.raises(BadRequest, match=r"^format: 'webp' is not offered by this server; use one of jpg, png$"):
+        renderer.require(Format.WEBP)
+
+
+@pytest.mark.skipif(Format.WEBP not in writable_formats(), reason="this libvips cannot write WebP")
+def test_webp_output_is_lossy_webp_of_the_planned_size(pyramid_path: Path) -> None:
+    renderer = Renderer()
+    version = _version(pyramid_path)
+    plan = plan_render(parse_image_request("i~p0001", "0,0,500,350", "^!700,700", "0", "default.webp"),
+                       renderer.probe(pyramid_path, version), LIMITS)
+    data = renderer.render(pyramid_path, version, plan)
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP" and data[12:16] == b"VP8 "  # lossy, no alpha chunk
+    image = pyvips.Image.new_from_buffer(data, "")
+    assert image.get("vips-loader") == "webpload_buffer"
+    assert (image.width, image.height) == (700, 490)
+    assert close(mean_colour(image, 340, 240, 20, 20), cell_colour(2, 1))  # the 100 px cells, 1.4 times larger
