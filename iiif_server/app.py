@@ -7,6 +7,7 @@
     /iiif/{item_id}/manifest.json             an item's Presentation 3 manifest
     /iiif/{item_id}/alto/{page_id}.xml        a page's ALTO
     /iiif/{item_id}/search/{1,2}?q=           Content Search 1.0 / 2.0 (and autocomplete/{1,2})
+    /iiif/{item_id}/pdf?from=&to=             PDF of a run of leaves with its text layer (iiif_server/pdf.py)
     /iiif/3/{item_id}~{page_id}               Image API 3.0 base URI (303 to info.json)
     /iiif/3/{identifier}/info.json            image information
     /iiif/3/{identifier}/{region}/{size}/{rotation}/{quality}.{format}
@@ -38,6 +39,7 @@ from iiif_server.cache import DerivativeCache, MemoryCache
 from iiif_server.config import ServerOptions, load_server_options
 from iiif_server.errors import MAX_PATH_LENGTH, IIIFError, URITooLong
 from iiif_server.image_service import ImageService, ImageServiceConfig
+from iiif_server.pdf import PdfService
 from iiif_server.presentation import ManifestCache, PresentationService
 from iiif_server.published import PublishedStore
 from iiif_server.render import Encoding, Renderer
@@ -90,6 +92,7 @@ def create_app(settings: Settings, options: ServerOptions | None = None,
         Route("/iiif/{item_id}/search/2", search.search2),
         Route("/iiif/{item_id}/autocomplete/1", search.autocomplete1),
         Route("/iiif/{item_id}/autocomplete/2", search.autocomplete2),
+        Route("/iiif/{item_id}/pdf", PdfService(store, manifests, policy, renderer, options).download),
         Route("/iiif/3/{rest:path}", images.endpoint),
         Route("/viewer/assets/{name}", viewer.asset),
         Route("/viewer/{item_id}", viewer.page),

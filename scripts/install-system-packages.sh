@@ -15,6 +15,7 @@ packages=(
   libvips-tools
   libmagic1
   chromium
+  poppler-utils  # pdftotext and pdfimages: the tests read the PDF downloads back
 )
 # npm installs the Mirador viewer; nodesource's nodejs already carries npm, and Debian's
 # separate npm package would clash with it, so add Debian's only when npm is absent.
