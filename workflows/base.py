@@ -15,6 +15,16 @@ import luigi
 from pipeline.atomic import remove, write_json_atomic
 from pipeline.batch import Batch, load_batch
 from pipeline.errors import ShuyingError
+from workflows.identity import (
+    Identity,
+    make_identity,
+    read_stamp_settings,
+    remove_stamps,
+    rerun_reason,
+    stamp_path,
+    stamps_of,
+    write_stamp,
+)
 from workflows.layout import ItemLayout
 
 log = logging.getLogger(__name__)
@@ -23,9 +33,11 @@ log = logging.getLogger(__name__)
 class ShuyingTask(luigi.Task):
     """Base for ingest tasks: a batch folder plus where outputs go.
 
-    Only ``batch_dir`` (and a page id, for page tasks) identifies a task; the folders
-    and URLs are operational settings (luigi's insignificant parameters). The one
-    exception is ``Ocr``, whose identity includes the engine asked for.
+    ``batch_dir`` (and a page id, for page tasks) and the settings that can change an
+    output (Luigi's significant parameters) name a task; folders, timeouts and the pixel
+    guard are operational (insignificant). Whether an output in place was made with the
+    settings *in effect* now is told by its stamp (workflows/identity.py): ``output()`` is
+    the task's ``product()`` plus a stamp whose name carries the digest of ``identity``.
     """
 
     batch_dir = luigi.PathParameter(description="The capture batch folder (read-only).")
@@ -33,13 +45,15 @@ class ShuyingTask(luigi.Task):
     publish_root = luigi.PathParameter(significant=False, description="Root of the IIIF publish area.")
     storage_config = luigi.PathParameter(significant=False, description="Storage locations file.")
     home = luigi.PathParameter(significant=False, description="Data folder; ${SHUYING_HOME} in storage.toml.")
-    base_url = luigi.Parameter(significant=False, description="Public base URL of the IIIF server.")
-    organization = luigi.Parameter(significant=False, default="", description="Fallback holding institution.")
-    persistent_id = luigi.Parameter(significant=False, default="",
+    base_url = luigi.Parameter(description="Public base URL of the IIIF server.")
+    organization = luigi.Parameter(default="", description="Fallback holding institution.")
+    persistent_id = luigi.Parameter(default="",
                                     description="Template of the item's persistent identifier (pipeline.identifiers).")
     ocr_timeout = luigi.IntParameter(significant=False, default=300, description="Seconds per OCR page.")
-    ocr_engine = luigi.Parameter(significant=False, default="auto",
-                                 description="OCR engine asked for (--ocr-engine): auto, tesseract or ppocr.")
+    ocr_engine = luigi.Parameter(default="auto",
+                                 description="OCR engine: auto (the page's batch.json ocr_engine, else the "
+                                 "material's default), tesseract or ppocr.")
+    # A decompression-bomb guard: it decides whether a master is opened, never what is made from it.
     max_megapixels = luigi.IntParameter(significant=False, default=300, description="Master size limit.")
 
     def shared(self) -> dict:
@@ -49,7 +63,7 @@ class ShuyingTask(luigi.Task):
             "organization", "persistent_id", "ocr_timeout", "ocr_engine", "max_megapixels")}
 
     def batch(self) -> Batch:
-        return load_batch(Path(self.batch_dir))
+        return _batch_at(Path(self.batch_dir))
 
     @property
     def layout(self) -> ItemLayout:
@@ -67,9 +81,69 @@ class ShuyingTask(luigi.Task):
         page = getattr(self, "page_id", "")
         return f"{self.get_task_family()}{'-' + page if page else ''}"
 
+    def product(self) -> luigi.LocalTarget:
+        """The task's own output, at the fixed path workflows/layout.py gives it."""
+        raise NotImplementedError
+
+    def identity_settings(self) -> dict[str, str]:
+        """The effective settings that change this task's own output (its inputs' come with them)."""
+        return {}
+
+    @property
+    def identity(self) -> Identity:
+        """This task's settings and its inputs' identities, digested (recomputed when batch.json changes)."""
+        key = self.identity_key()
+        if getattr(self, "_identity", (None, None))[0] != key:
+            upstream = [t.identity for t in luigi.task.flatten(self.requires()) if isinstance(t, ShuyingTask)]
+            self._identity = (key, make_identity(self.identity_settings(), upstream))
+        return self._identity[1]
+
+    def identity_key(self) -> tuple:
+        """What effective settings are read from besides the parameters: batch.json (engines, fallbacks)
+        and a QC profile file, whose edits change what QC judges by."""
+        files = [Path(self.batch_dir) / "batch.json"]
+        profile = str(getattr(self, "qc_profile", "") or "")
+        if profile and Path(profile).is_file():
+            files.append(Path(profile))
+        return tuple(_stat_key(path) for path in files)
+
+    def stamp(self) -> luigi.LocalTarget:
+        """The record that the product in place was made with this task's identity."""
+        return luigi.LocalTarget(str(stamp_path(self.layout.identity, self.step_name, self.identity.digest)))
+
+    def output(self) -> list[luigi.LocalTarget]:
+        return [self.product(), self.stamp()]
+
+    def product_complete(self) -> bool:
+        """The product is in place (a task may ask for more than its one path)."""
+        return self.product().exists()
+
+    def complete(self) -> bool:
+        return self.product_complete() and self.stamp().exists()
+
     def run(self) -> None:
         self.journal("start")
+        self.replace_earlier_output()
         self.execute()
+        write_stamp(self.layout.identity, self.step_name, self.identity)
+
+    def replace_earlier_output(self) -> None:
+        """Say in the journal why an output in place is made again, then clear the way for the new one.
+
+        The old stamps go first: from here on the product in place may be the old one or
+        the new one, and neither may pass for complete until the new stamp is written.
+        A folder is removed too, since atomic_path never replaces one.
+        """
+        product = Path(self.product().path)
+        earlier = [p for p in stamps_of(self.layout.identity, self.step_name) if p != Path(self.stamp().path)]
+        if earlier:
+            newest = max(earlier, key=lambda p: p.stat().st_mtime_ns)
+            self.journal("rerun", rerun_reason(read_stamp_settings(newest), self.identity.settings))
+        elif product.exists() and not Path(self.stamp().path).exists():
+            self.journal("rerun", rerun_reason(None, self.identity.settings))
+        remove_stamps(self.layout.identity, self.step_name)
+        if product.is_dir():
+            remove(product)
 
     def execute(self) -> None:
         """Do the task's work; subclasses implement this instead of run()."""
@@ -140,6 +214,53 @@ def _graph(root: luigi.Task) -> Iterator[luigi.Task]:
             seen.add(task.task_id)
             yield task
             todo.extend(luigi.task.flatten(task.requires()))
+
+
+def adopt_unstamped(root: luigi.Task, layout: ItemLayout) -> list[str]:
+    """Stamp the outputs of an item ingested before task identity existed; return their step names.
+
+    Such an item has outputs and no ``identity/`` folder. Taking its outputs as made with
+    today's settings is what every run did before, and spares a re-run of a whole stored
+    item (OCR, AIP, storage) for want of a record. Once the folder exists nothing is adopted,
+    so an output whose stamp a re-run removed is never taken back.
+    """
+    if layout.identity.exists():
+        return []
+    adopted = []
+    for task in _graph(root):
+        if isinstance(task, ShuyingTask) and task.product_complete():
+            write_stamp(layout.identity, task.step_name, task.identity, adopted=True)
+            adopted.append(task.step_name)
+    return adopted
+
+
+_BATCHES_KEPT = 4
+_batches: dict[Path, tuple[tuple, Batch]] = {}
+
+
+def _batch_at(folder: Path) -> Batch:
+    """load_batch, read again only when batch.json or the folder's list of files changed.
+
+    Every task asks for the batch, and the identity of a task over a 300-page book asks
+    once per page; parsing and checking batch.json each time made that seconds. A Batch
+    is frozen, and holds nothing a folder's mtime and batch.json's stat would not show.
+    """
+    key = (_stat_key(folder / "batch.json"), _stat_key(folder))
+    cached = _batches.pop(folder, None)
+    if cached is None or cached[0] != key:
+        cached = (key, load_batch(folder))
+    _batches[folder] = cached  # most recent last; a migration over thousands of items keeps a few
+    while len(_batches) > _BATCHES_KEPT:
+        del _batches[next(iter(_batches))]
+    return cached[1]
+
+
+def _stat_key(path: Path) -> tuple:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), None)
+    return (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
 
 
 def now_iso() -> str:

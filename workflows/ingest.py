@@ -2,18 +2,21 @@
 storage → IIIF manifest.
 
 Each task reads its inputs, calls pipeline/ functions and writes one output atomically;
-``complete()`` is "the output exists", so a killed run re-runs only what was unfinished.
+``complete()`` is "the output exists, made with the settings in effect now" (its stamp,
+workflows/identity.py), so a killed run re-runs only what was unfinished, and a changed
+setting re-runs the tasks whose output it changes and everything made from them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import luigi
 
-from pipeline import access, images, ocr, qc
-from pipeline.atomic import atomic_path, remove, write_bytes_atomic, write_json_atomic
+from pipeline import access, clock, images, ocr, qc
+from pipeline.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 from pipeline.batch import Batch, Leaf, PageType
 from pipeline.checksums import digest_file, verify_file
 from pipeline.derivative import make_leaf_image
@@ -24,6 +27,7 @@ from pipeline.ocr.review import page_summary, review_list
 from workflows import events
 from workflows.base import PageTask, ShuyingTask, read_json
 from workflows.layout import ItemLayout
+from workflows.masters import check_masters_unchanged
 from workflows.package import (
     assemble_aip,
     build_item_mets,
@@ -31,6 +35,7 @@ from workflows.package import (
     master_digests,
     publish_item,
     store_aip,
+    with_settings,
 )
 from workflows.qc_run import write_batch_qc, write_ocr_contact_sheet
 
@@ -40,16 +45,17 @@ QC_PARAMS = ("qc_profile", "accept_warnings", "qc_overrides", "qc_operator", "qc
 
 
 class QcGateParams:
-    """The QC profile and what a person let through the QC gate, passed from IngestBatch to BatchQC."""
+    """The QC profile and what a person let through the QC gate, passed from IngestBatch to BatchQC.
 
-    qc_profile = luigi.Parameter(significant=False, default="",
-                                 description="QC profile name or file; '' = by the batch's material type.")
-    accept_warnings = luigi.BoolParameter(significant=False, default=False,
-                                          description="Let QC warnings through the gate.")
-    qc_overrides = luigi.ListParameter(significant=False, default=(),
-                                       description="PAGE:CHECK findings let through the gate.")
-    qc_operator = luigi.Parameter(significant=False, default="", description="Who let QC findings through.")
-    qc_reason = luigi.Parameter(significant=False, default="", description="Why they were let through.")
+    All of them change an output (qc.json: its findings, or the gate's record of who let
+    what through, which METS carries), so all are significant.
+    """
+
+    qc_profile = luigi.Parameter(default="", description="QC profile name or file; '' = by the batch's material type.")
+    accept_warnings = luigi.BoolParameter(default=False, description="Let QC warnings through the gate.")
+    qc_overrides = luigi.ListParameter(default=(), description="PAGE:CHECK findings let through the gate.")
+    qc_operator = luigi.Parameter(default="", description="Who let QC findings through.")
+    qc_reason = luigi.Parameter(default="", description="Why they were let through.")
 
     def qc_params(self) -> dict:
         """Return the QC parameters, to pass on to required tasks."""
@@ -59,11 +65,34 @@ class QcGateParams:
         return qc.GateRequest(bool(self.accept_warnings), tuple(self.qc_overrides),
                               str(self.qc_operator), str(self.qc_reason))
 
+    def profile(self, batch: Batch) -> qc.Profile:
+        """The profile in effect: --profile, else batch.json capture.qc_profile, else by material."""
+        return qc.resolve_profile(self.qc_profile, batch.material_type.value, batch_profile=batch.capture.qc_profile)
+
+    def gate_settings(self) -> dict[str, str]:
+        """What a person let through the gate, as identity settings."""
+        return {"accept_warnings": "yes" if self.accept_warnings else "no",
+                "qc_overrides": ", ".join(sorted(self.qc_overrides)), "qc_operator": str(self.qc_operator),
+                "qc_reason": str(self.qc_reason)}
+
+
+def profile_settings(profile: qc.Profile) -> dict[str, str]:
+    """A profile as identity settings: its name, and a digest of what it judges by (an edited file differs)."""
+    judged = json.dumps({"thresholds": profile.thresholds(), "summary": profile.as_dict()},
+                        sort_keys=True, ensure_ascii=False, default=str)
+    return {"qc_profile": profile.name, "qc_profile_digest": hashlib.sha256(judged.encode("utf-8")).hexdigest()[:12]}
+
+
+def item_settings(task: ShuyingTask) -> dict[str, str]:
+    """The holding institution and persistent identifier the item gets (batch.json's, else the settings')."""
+    batch = with_settings(task.batch(), organization=task.organization, persistent_id=task.persistent_id)
+    return {"organization": batch.source_organization, "persistent_id": batch.persistent_id}
+
 
 class ValidateBatch(ShuyingTask):
     """Check batch.json and every image; list every problem at once."""
 
-    def output(self) -> luigi.LocalTarget:
+    def product(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.validation))
 
     def execute(self) -> None:
@@ -84,7 +113,7 @@ class ChecksumMasters(ShuyingTask):
     def requires(self) -> ValidateBatch:
         return ValidateBatch(**self.shared())
 
-    def output(self) -> luigi.LocalTarget:
+    def product(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.checksums))
 
     def execute(self) -> None:
@@ -108,15 +137,21 @@ class PageQC(QcGateParams, PageTask):
     def requires(self) -> ChecksumMasters:
         return ChecksumMasters(**self.shared())
 
-    def output(self) -> luigi.LocalTarget:
+    def product(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.page_qc(self.page_id)))
+
+    def identity_settings(self) -> dict[str, str]:
+        return profile_settings(self.profile(self.batch()))
 
     def execute(self) -> None:
         batch, page = self.batch(), self.page()
+        # QC only measures, so the bytes are not hashed again here (Derivative and BuildAip
+        # do, before and after); size and mtime against checksums.json catch a replaced file.
+        check_masters_unchanged(batch, self.layout, [page])
         result = qc.check_page(batch.master_path(page), page_id=page.page_id,
                                declared_ppi=batch.capture.declared_ppi, page_type=page.page_type.value,
-                               split=page.split, profile=qc.resolve_profile(self.qc_profile, batch.material_type.value,
-                                                          batch_profile=batch.capture.qc_profile))
+                               split=page.split, profile=self.profile(batch))
+        check_masters_unchanged(batch, self.layout, [page])
         write_json_atomic(self.layout.page_qc(self.page_id), result.as_dict())
 
 
@@ -129,7 +164,7 @@ class Derivative(PageTask):
     def requires(self) -> ChecksumMasters:
         return ChecksumMasters(**self.shared())
 
-    def output(self) -> luigi.LocalTarget:
+    def product(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.derivative(self.page_id)))
 
     def execute(self) -> None:
@@ -157,28 +192,25 @@ class Derivative(PageTask):
 class Ocr(PageTask):
     """Recognise the text of one page, in the pixel space of its access image."""
 
-    # Significant, and checked against ocr.json in complete(): a run asking for another
-    # engine is another task, and redoes a page an earlier run read with a different one.
-    ocr_engine = luigi.Parameter(default=ocr.AUTO,
-                                 description="OCR engine: auto (the page's batch.json ocr_engine, else the "
-                                 "material's default), tesseract or ppocr.")
-
     def requires(self) -> Derivative:
         return Derivative(**self.shared(), page_id=self.page_id)
 
-    def output(self) -> luigi.LocalTarget:
+    def product(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.ocr(self.page_id)))
 
-    def complete(self) -> bool:
+    def identity_settings(self) -> dict[str, str]:
+        # The engine that reads the page, not the one asked for: auto and the engine it picks are one.
         batch = self.batch()
-        return ocr_is_current(self.layout, batch, batch.leaf(self.page_id), str(self.ocr_engine))
+        page = batch.leaf(self.page_id)
+        if page.page_type in NO_OCR_TYPES:
+            return {}
+        return {"ocr_engine": page_plan(batch, page, str(self.ocr_engine)).engine.value}
 
     def execute(self) -> None:
         batch = self.batch()
         page = batch.leaf(self.page_id)
         plan = page_plan(batch, page, str(self.ocr_engine))
         access_image = self.layout.derivative(self.page_id) / "access.tif"
-        remove(self.layout.ocr(self.page_id))  # read by another engine: atomic_path never replaces a folder
         with atomic_path(self.layout.ocr(self.page_id), directory=True) as tmp:
             if page.page_type in NO_OCR_TYPES:
                 (tmp / "ocr.json").write_text(json.dumps({"skipped": page.page_type.value}), encoding="utf-8")
@@ -187,7 +219,7 @@ class Ocr(PageTask):
             pixels = images.to_numpy(images.load_page(access_image))
             result = ocr.recognise_page(pixels, lang=plan.lang, vertical=plan.vertical, timeout=self.ocr_timeout,
                                         page=page.file, engine=engine, script=plan.script, layout=plan.layout)
-            alto = ocr.to_alto(result, image_file=f"images/{page.page_id}.tif", now=events.now(), page_number=page.order)
+            alto = ocr.to_alto(result, image_file=f"images/{page.page_id}.tif", now=clock.now(), page_number=page.order)
             alto.write(str(tmp / "alto.xml"), xml_declaration=True, encoding="UTF-8", pretty_print=True)
             (tmp / "text.txt").write_text(ocr.to_text(result), encoding="utf-8")
             summary = {**page_summary(result), "engine": result.engine, "language": plan.lang,
@@ -218,15 +250,16 @@ class BatchQC(QcGateParams, ShuyingTask):
     def requires(self) -> list[PageQC]:
         return [PageQC(**self.shared(), **self.qc_params(), page_id=p.page_id) for p in self.batch().pages]
 
-    def output(self) -> luigi.LocalTarget:
+    def product(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.batch_qc))
+
+    def identity_settings(self) -> dict[str, str]:
+        return {**profile_settings(self.profile(self.batch())), **self.gate_settings()}
 
     def execute(self) -> None:
         batch = self.batch()
         pages = [qc.PageQC.from_dict(read_json(self.layout.page_qc(p.page_id))) for p in batch.pages]
-        profile = qc.resolve_profile(self.qc_profile, batch.material_type.value,
-                                     batch_profile=batch.capture.qc_profile)
-        write_batch_qc(batch, pages, profile, self.qc_request(), json_path=self.layout.batch_qc)
+        write_batch_qc(batch, pages, self.profile(batch), self.qc_request(), json_path=self.layout.batch_qc)
 
 
 class OcrReview(QcGateParams, ShuyingTask):
@@ -236,19 +269,13 @@ class OcrReview(QcGateParams, ShuyingTask):
         return {"qc": BatchQC(**self.shared(), **self.qc_params()),
                 "ocr": [Ocr(**self.shared(), page_id=p.page_id) for p in self.batch().leaves]}
 
-    def output(self) -> luigi.LocalTarget:
+    def product(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.ocr_review))
-
-    def complete(self) -> bool:
-        # A page redone with another engine makes the list stale; Luigi would not look below it.
-        if not self.layout.ocr_review.is_file():
-            return False
-        batch = self.batch()
-        return all(ocr_is_current(self.layout, batch, p, str(self.ocr_engine)) for p in batch.leaves)
 
     def execute(self) -> None:
         batch = self.batch()
         records = {p.page_id: read_json(self.layout.ocr(p.page_id) / "ocr.json") for p in batch.leaves}
+        # review_list reads page_id, file and label, which a Leaf has too (its annotation says Page).
         review = {"item_id": batch.item_id, **review_list(batch.leaves, records)}
         pages = [qc.PageQC.from_dict(read_json(self.layout.page_qc(p.page_id))) for p in batch.pages]
         write_ocr_contact_sheet(batch, read_json(self.layout.batch_qc), pages, review,
@@ -267,8 +294,11 @@ class BuildMets(QcGateParams, ShuyingTask):
             "ocr": [Ocr(**self.shared(), page_id=p.page_id) for p in pages],
         }
 
-    def output(self) -> luigi.LocalTarget:
+    def product(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.mets))
+
+    def identity_settings(self) -> dict[str, str]:
+        return item_settings(self)
 
     def execute(self) -> None:
         mets = build_item_mets(self.batch(), self.layout, organization=self.organization,
@@ -282,8 +312,11 @@ class BuildAip(QcGateParams, ShuyingTask):
     def requires(self) -> BuildMets:
         return BuildMets(**self.shared(), **self.qc_params())
 
-    def output(self) -> luigi.LocalTarget:
+    def product(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.aip))
+
+    def identity_settings(self) -> dict[str, str]:
+        return {"organization": item_settings(self)["organization"]}  # bag-info.txt Source-Organization
 
     def execute(self) -> None:
         assemble_aip(self.batch(), self.layout, organization=self.organization)
@@ -295,7 +328,7 @@ class StoreAip(QcGateParams, ShuyingTask):
     def requires(self) -> BuildAip:
         return BuildAip(**self.shared(), **self.qc_params())
 
-    def output(self) -> luigi.LocalTarget:
+    def product(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.stored))
 
     def execute(self) -> None:
@@ -309,12 +342,15 @@ class PublishManifest(QcGateParams, ShuyingTask):
     def requires(self) -> dict:
         return {"stored": StoreAip(**self.shared(), **self.qc_params())}
 
-    def output(self) -> luigi.LocalTarget:
+    def product(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(str(self.layout.manifest))
 
-    def complete(self) -> bool:
+    def product_complete(self) -> bool:
         # Published *and* stored: with work/ removed, a manifest alone must not pass for an ingest.
         return self.layout.manifest.exists() and self.layout.stored.exists()
+
+    def identity_settings(self) -> dict[str, str]:
+        return {"base_url": str(self.base_url), "persistent_id": item_settings(self)["persistent_id"]}
 
     def execute(self) -> None:
         batch = self.batch()

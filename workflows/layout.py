@@ -12,7 +12,8 @@
     <work>/<item>/stored.json               StoreAip (after a reshoot: the version holding the new masters)
     <work>/<item>/reshoots.json             shuying reshoot: every replaced master, who and why
     <publish>/<item>/                       PublishManifest: manifest.json, images/<page>.tif
-    <work>/<item>/journal.log               one line per task start/success/failure
+    <work>/<item>/identity/<task>.<digest>.json  the settings each output was made with (workflows/identity.py)
+    <work>/<item>/journal.log               one line per task start/success/failure (and why a task re-ran)
     <work>/<item>/failures/<task>.json      why a task last failed (removed on success)
 """
 
@@ -103,3 +104,13 @@ class ItemLayout:
     @property
     def failures(self) -> Path:
         return self.work / "failures"
+
+    @property
+    def identity(self) -> Path:
+        """The stamps naming the settings each task's output was made with (workflows/identity.py)."""
+        return self.work / "identity"
+
+    @property
+    def request(self) -> Path:
+        """The output-changing options of the last ingest run (workflows/run.py), reused by bare re-runs."""
+        return self.work / "ingest-request.json"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.batch import Batch
+from collections.abc import Sequence
+
+from pipeline.batch import Batch, Page
 from pipeline.checksums import digest_file
 from pipeline.errors import ShuyingError
 from workflows.base import read_json
@@ -15,7 +17,7 @@ class MasterChangedError(ShuyingError):
     """A master differs from the one checksummed at ingest."""
 
 
-def changed_masters(batch: Batch, layout: ItemLayout) -> list[tuple[str, str]]:
+def changed_masters(batch: Batch, layout: ItemLayout, pages: Sequence[Page] | None = None) -> list[tuple[str, str]]:
     """Return (page id, description) for each master that is not the file checksummed at ingest.
 
     Cheap on an unchanged batch: a file whose size and modification time are as recorded
@@ -26,7 +28,7 @@ def changed_masters(batch: Batch, layout: ItemLayout) -> list[tuple[str, str]]:
         return []
     recorded = read_json(layout.checksums)["masters"]
     changed = []
-    for page in batch.pages:
+    for page in batch.pages if pages is None else pages:
         entry, path = recorded.get(page.page_id), batch.master_path(page)
         if entry is None:
             continue  # a page added to batch.json: ingest's own checks report it
@@ -40,11 +42,11 @@ def changed_masters(batch: Batch, layout: ItemLayout) -> list[tuple[str, str]]:
     return changed
 
 
-def check_masters_unchanged(batch: Batch, layout: ItemLayout) -> None:
-    """Raise MasterChangedError, pointing at ``shuying reshoot``, if any master was replaced."""
-    changed = changed_masters(batch, layout)
+def check_masters_unchanged(batch: Batch, layout: ItemLayout, pages: Sequence[Page] | None = None) -> None:
+    """Raise MasterChangedError, pointing at ``shuying reshoot``, if any master (of ``pages``) was replaced."""
+    changed = changed_masters(batch, layout, pages)
     if changed:
-        pages = " ".join(page_id for page_id, _ in changed)
+        named = " ".join(page_id for page_id, _ in changed)
         raise MasterChangedError(f"{'; '.join(why for _, why in changed)}: if this is a reshoot, run `shuying "
-                                 f"reshoot {batch.root} {pages} --operator NAME --reason TEXT`; otherwise put "
+                                 f"reshoot {batch.root} {named} --operator NAME --reason TEXT`; otherwise put "
                                  "the ingested file back")

@@ -45,7 +45,15 @@ from workflows.package import (
     publish_item,
     read_reshoots,
 )
-from workflows.run import IngestResult, ingest_lock, ingest_task, recorded_failures, run_ingest
+from workflows.run import (
+    IngestRequest,
+    IngestResult,
+    ingest_lock,
+    ingest_task,
+    recorded_failures,
+    recorded_request,
+    run_ingest,
+)
 from workflows.versions import new_version
 
 __all__ = ["ReshootError", "ReshootResult", "describe", "reshoot"]
@@ -88,8 +96,8 @@ def reshoot(batch_dir: Path, settings: Settings, names: list[str], *, operator: 
         raise ReshootError(f"{batch.item_id}: not ingested yet, so there is nothing to reshoot: run "
                            f"`shuying ingest {batch_dir}` with the new images in place")
     pages = [_page_named(batch, name) for name in dict.fromkeys(names)]
-    gate: dict[str, Any] = {"qc_profile": qc_profile, "accept_warnings": accept_warnings, "overrides": overrides,
-            "operator": operator, "reason": reason, "ocr_engine": ocr_engine}
+    gate = _as_ingested(layout, IngestRequest(str(qc_profile or ""), accept_warnings, tuple(overrides),
+                                              operator, reason, ocr_engine))
     with ingest_lock(settings, batch):  # no ingest of the item may run while its outputs are removed
         previous = _stored_version(settings, layout)
         pending = _record(batch, layout, pages, operator, reason, settings)
@@ -99,6 +107,23 @@ def reshoot(batch_dir: Path, settings: Settings, names: list[str], *, operator: 
     result = run_ingest(batch_dir, settings, workers=workers, **gate)  # takes the lock itself
     version = 1 if result.ok and layout.stored.is_file() else 0
     return ReshootResult(batch, layout, _finish(layout, pending, version), version, result)
+
+
+def _as_ingested(layout: ItemLayout, asked: IngestRequest) -> dict[str, Any]:
+    """The ingest options for the reshoot: the item's own (its profile, engine, findings let through) and the new.
+
+    Without them the pages not reshot would be judged again by the default profile, and an
+    item read with --ocr-engine tesseract read again by the material's default engine.
+    """
+    before = recorded_request(layout) or IngestRequest()
+    lets_through = asked.accept_warnings or bool(asked.overrides)
+    chosen = IngestRequest(asked.qc_profile or before.qc_profile, asked.accept_warnings or before.accept_warnings,
+                           tuple(dict.fromkeys([*before.overrides, *asked.overrides])),
+                           asked.operator if lets_through or not before.operator else before.operator,
+                           asked.reason if lets_through or not before.reason else before.reason,
+                           asked.ocr_engine if asked.ocr_engine != ocr.AUTO else before.ocr_engine)
+    return {name: getattr(chosen, name) for name in ("qc_profile", "accept_warnings", "overrides", "operator",
+                                                     "reason", "ocr_engine")}
 
 
 def _page_named(batch: Batch, name: str) -> Page:

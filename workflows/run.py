@@ -6,21 +6,66 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import luigi
 
 from pipeline import ocr
+from pipeline.atomic import write_json_atomic
 from pipeline.batch import Batch, load_batch
-from pipeline.errors import BusyError, OcrError
+from pipeline.errors import BusyError, ExitCode, OcrError, ShuyingError
 from pipeline.qc import GateRequest, check_request, resolve_profile
 from storage_config.settings import Settings
 from workflows.archive import pid_lock
-from workflows.base import clear_settled_failures
-from workflows.ingest import IngestBatch, ShuyingTask, ocr_is_current
+from workflows.base import adopt_unstamped, clear_settled_failures
+from workflows.identity import describe_change, read_stamp_settings, stamps_of
+from workflows.ingest import BuildMets, IngestBatch, ShuyingTask, ocr_is_current
 from workflows.layout import ItemLayout
 from workflows.masters import check_masters_unchanged
+
+
+class PackagedSettingsError(ShuyingError):
+    """A re-run asks for settings that would change an item whose METS is already built."""
+
+    exit_code = ExitCode.USAGE  # refused before any work: the settings asked for, not the batch
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """The options of an ingest run that change what it makes (workflows/identity.py)."""
+
+    qc_profile: str = ""
+    accept_warnings: bool = False
+    overrides: tuple[str, ...] = ()
+    operator: str = ""
+    reason: str = ""
+    ocr_engine: str = ocr.AUTO
+
+    def bare(self) -> bool:
+        """True when none was given: a re-run of a packaged item then reuses the recorded ones."""
+        return not (self.qc_profile or self.accept_warnings or self.overrides) and self.ocr_engine == ocr.AUTO
+
+    def gate(self) -> GateRequest:
+        return GateRequest(self.accept_warnings, self.overrides, self.operator, self.reason)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "overrides": list(self.overrides)}
+
+
+def _profile_named(qc_profile: str | Path | None) -> str:
+    """A profile file as an absolute path (a later run may start elsewhere), a name as it is."""
+    return str(Path(qc_profile).absolute()) if qc_profile and Path(qc_profile).is_file() else str(qc_profile or "")
+
+
+def recorded_request(layout: ItemLayout) -> IngestRequest | None:
+    """The options the item's last ingest ran with; None before one (or if the record is unreadable)."""
+    try:
+        data = json.loads(layout.request.read_text(encoding="utf-8"))
+        return IngestRequest(str(data["qc_profile"]), bool(data["accept_warnings"]), tuple(data["overrides"]),
+                             str(data["operator"]), str(data["reason"]), str(data["ocr_engine"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -74,24 +119,37 @@ def run_ingest(batch_dir: Path, settings: Settings, *, workers: int = 1,
     a page's batch.json ``ocr_engine`` and then the material's default choose. Pages an
     earlier run read with another engine are read again, as long as METS is not built yet.
 
+    Any other setting that changes an output (the QC profile, what the gate lets through,
+    the holding institution, the persistent identifier, the base URL) re-runs the tasks
+    whose output it changes and everything made from them (workflows/identity.py); once
+    METS is built, a change that would reach it is refused, as a new OCR engine is.
+
     Raises:
         BatchError: batch.json or the folder cannot be read as a batch.
         OverrideError: an override names no page or check, or lacks operator and reason.
         ValidationError: the QC profile file is invalid.
         OcrError: ``ocr_engine`` is unknown, or would change the OCR of an item already packaged.
+        PackagedSettingsError: another setting would change the METS of an item already packaged.
         BusyError: another ingest of the same item is running (without ``scheduler_url``).
     """
     batch = load_batch(batch_dir)
-    gate = GateRequest(accept_warnings, tuple(overrides), operator, reason)
+    layout = ItemLayout(settings.work_dir, settings.publish_dir, batch.item_id)
+    request = IngestRequest(_profile_named(qc_profile), accept_warnings, tuple(overrides), operator, reason, ocr_engine)
+    if layout.mets.exists() and request.bare():
+        request = recorded_request(layout) or request  # "run the same command again" without its options
+    qc_profile, ocr_engine = request.qc_profile, request.ocr_engine
+    gate = request.gate()
     check_request(gate, batch.pages)
     resolve_profile(qc_profile, batch.material_type.value,
                     batch_profile=batch.capture.qc_profile)  # a bad profile file fails now, not mid-run
-    layout = ItemLayout(settings.work_dir, settings.publish_dir, batch.item_id)
     check_ocr_engine(batch, layout, ocr_engine)
+    check_packaged_settings(ingest_task(batch, settings, qc_profile=str(qc_profile or ""), gate=gate,
+                                        ocr_engine=ocr_engine), layout)
     check_masters_unchanged(batch, layout)  # a replaced master is a reshoot, declared as one
     # A shared scheduler hands each task to one process; without one, two runs would race
     # for the same outputs, so the second stops before doing anything.
     with contextlib.nullcontext() if scheduler_url else ingest_lock(settings, batch):
+        write_json_atomic(layout.request, request.as_dict())
         return _build(batch, layout, settings, workers, scheduler_url, str(qc_profile or ""), gate, ocr_engine)
 
 
@@ -111,6 +169,7 @@ def _build(batch: Batch, layout: ItemLayout, settings: Settings, workers: int, s
     else:
         options["local_scheduler"] = True
     task = ingest_task(batch, settings, qc_profile=qc_profile, gate=gate, ocr_engine=ocr_engine)
+    adopt_unstamped(task, layout)  # an item ingested before outputs were stamped keeps them
     summary = luigi.build([task], **options)
     clear_settled_failures(task, layout)  # tasks done by another run, whose failure record this run never saw
     # Done means published: with a shared scheduler, tasks another process ran show
@@ -161,6 +220,28 @@ def check_ocr_engine(batch: Batch, layout: ItemLayout, ocr_engine: str) -> None:
                        "before, with --ocr-engine or batch.json ocr_engine)")
 
 
+def check_packaged_settings(task: IngestBatch, layout: ItemLayout) -> None:
+    """Raise PackagedSettingsError when ``task``'s settings would change a METS already built.
+
+    METS records the digest of every file it describes and the AIP is built from it; a
+    stored AIP takes changes only as a new version (workflows/versions.py), which a re-run
+    of ingest does not make. So, as for a new OCR engine (check_ocr_engine), the run is
+    refused before anything is redone. Settings that change only the published manifest
+    (base_url) pass: publishing again is all they need. An item built before task identity
+    (no stamp) passes too; its outputs are adopted as they are.
+    """
+    if not layout.mets.exists():
+        return
+    mets = BuildMets(**{name: getattr(task, name) for name, _ in task.get_params()})
+    earlier = stamps_of(layout.identity, mets.step_name)
+    if not earlier or Path(mets.stamp().path) in earlier:
+        return
+    change = describe_change(read_stamp_settings(earlier[-1]) or {}, mets.identity.settings)
+    raise PackagedSettingsError(
+        f"{layout.item_id}: METS is already built with other settings ({change or 'of its inputs'}); a re-run "
+        "does not change a packaged item (run again with the settings used before)")
+
+
 def _log_luigi_to(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
@@ -193,4 +274,5 @@ def progress_line(task: luigi.Task) -> str:
     return f"[{done}/{len(batch.leaves)} pages] {task.step_name} done"
 
 
-__all__ = ["IngestResult", "check_ocr_engine", "ingest_lock", "ingest_task", "progress_line", "recorded_failures", "run_ingest"]
+__all__ = ["IngestRequest", "IngestResult", "PackagedSettingsError", "check_ocr_engine", "check_packaged_settings",
+           "ingest_lock", "ingest_task", "progress_line", "recorded_failures", "recorded_request", "run_ingest"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipeline.batch import Page
+from pipeline.batch import Leaf, Page
 from pipeline.ocr.model import LOW_GLYPH_CONFIDENCE, REVIEW_THRESHOLD, OcrPage
 from pipeline.ocr.numerals import leaf_number
 
@@ -35,7 +35,7 @@ def page_summary(result: OcrPage) -> dict[str, Any]:
     }
 
 
-def review_list(pages: Sequence[Page], records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def review_list(pages: Sequence[Page | Leaf], records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Return the item's OCR review: every page whose ocr.json says it needs review, in reading order.
 
     ``records`` maps page id to the page's ocr.json; pages OCR skipped (colour targets,
@@ -50,7 +50,7 @@ def review_list(pages: Sequence[Page], records: Mapping[str, Mapping[str, Any]])
     }
 
 
-def _entry(page: Page, record: Mapping[str, Any]) -> dict[str, Any]:
+def _entry(page: Page | Leaf, record: Mapping[str, Any]) -> dict[str, Any]:
     # ocr.json written before review_reasons existed only had the flag and the mean.
     threshold = record.get("review_threshold", REVIEW_THRESHOLD)
     reasons = record.get("review_reasons") or [f"mean confidence {record.get('mean_confidence', 0.0):.2f} "

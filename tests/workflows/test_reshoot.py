@@ -149,3 +149,20 @@ def test_the_cli_sends_a_replaced_master_to_reshoot_and_reshoot_stores_it(tmp_pa
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "Reshot reshoot-book: p0002 now in reshoot-book.v2" in done.stdout
+
+
+def test_a_reshoot_keeps_the_profile_the_item_was_ingested_with(tmp_path: Path, settings: Settings) -> None:
+    """Before: the pages not reshot were judged again by the default profile (their QC ran again)."""
+    batch, retake = books(tmp_path, "tilted")
+    assert run_ingest(batch, settings, qc_profile="legacy", accept_warnings=True, operator="王芳",
+                      reason="legacy scans").ok
+    work = settings.work_dir / "reshoot-book"
+    shutil.copyfile(retake / "0002.tif", batch / "0002.tif")
+    before = journal_length(work)
+
+    result = reshoot(batch, settings, ["p0002"], operator="王芳", reason="tilt reshot")
+
+    assert result.ok and result.version == 2
+    qc_run = {name for name in started(work, before) if name.startswith("PageQC")}
+    assert qc_run == {"PageQC-p0002"}  # p0001 and p0003 keep their legacy-profile results
+    assert json.loads((work / "ingest-request.json").read_text(encoding="utf-8"))["qc_profile"] == "legacy"
