@@ -62,7 +62,7 @@ for command in (
     ingest.validate, ingest.qc, ingest.ingest, ingest.reshoot, ingest.demo, ingest.migrate,
     storage.replicate, storage.export, storage.restore, storage.status, storage.catalogue,
     audit.audit_command,
-    serving.serve_command, serving.token, serving.search,
+    serving.serve_command, serving.token, serving.search, serving.index_command,
     conservation.repair, conservation.user,
     config.config,
 ):

@@ -159,10 +159,13 @@ def _local_time(timestamp: float) -> str:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="Most hits printed.")
 @pass_settings
 def search(settings: Settings, query: str, item_id: str | None, limit: int) -> None:
-    """Find phrases (two or more characters) in the OCR text of published items.
+    """Find phrases (two or more characters) and entities in the OCR text of published items.
 
     Space-separated terms must all be on one page; a quoted phrase is one term.
     Simplified and traditional forms match each other; a phrase may run across a column break.
+    Filters keep the pages with such an entity: entity:KIND (date, person, place, office,
+    title, holding, provenance), year:1782, era:乾隆, person:NAME, place:NAME, office:NAME,
+    title:NAME. With filters alone, the entities found are printed.
     Prints item, page, the text found and its boxes (x0,y0,x1,y1 in access-image pixels).
 
     \b
@@ -170,6 +173,8 @@ def search(settings: Settings, query: str, item_id: str | None, limit: int) -> N
       shuying search 學而時習
       shuying search 学而 --item demo-lunyu
       shuying search '学而 "不亦說乎"'
+      shuying search 'year:1782'
+      shuying search 'era:乾隆 entity:person'
     """
     from workflows.package import search_items
 
@@ -179,3 +184,30 @@ def search(settings: Settings, query: str, item_id: str | None, limit: int) -> N
     for hit in hits:
         boxes = " ".join(",".join(str(v) for v in box) for box in hit.boxes)
         click.echo(f"{hit.item_id}\t{hit.page_id}\t{hit.text}\t{boxes}")
+
+
+@click.command("index")
+@click.option("--item", "item_id", default=None, help="Rebuild one published item only (its id).")
+@pass_settings
+def index_command(settings: Settings, item_id: str | None) -> None:
+    """Rebuild the search index (text and entities) and the annotation pages from published ALTO.
+
+    Runs the entity rules again on every published item (or one), rewrites its IIIF
+    annotation pages and replaces its rows in <home>/search.sqlite. Use it after the
+    entity rules or lists change, or to remake a damaged or deleted search index.
+
+    \b
+    Example:
+      shuying index
+      shuying index --item demo-lunyu
+    """
+    from workflows.package import reindex
+
+    done = reindex(settings.publish_dir, settings.home, base_url=settings.base_url, item_id=item_id)
+    for item in done:
+        if not item.error:
+            click.echo(f"{item.item_id}\t{item.pages} pages\t{item.entities} entities")
+    failed = [item.error for item in done if item.error]
+    click.echo(f"Indexed {len(done) - len(failed)} item(s).", err=True)
+    if failed:
+        fail(failed, ExitCode.FAILED)

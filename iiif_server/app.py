@@ -6,12 +6,14 @@
     /iiif/collection.json                     Collection of every published manifest
     /iiif/{item_id}/manifest.json             an item's Presentation 3 manifest
     /iiif/{item_id}/alto/{page_id}.xml        a page's ALTO
+    /iiif/{item_id}/annotations/{page_id}.json  a page's entities as a Web Annotation page
     /iiif/{item_id}/search/{1,2}?q=           Content Search 1.0 / 2.0 (and autocomplete/{1,2})
     /iiif/{item_id}/pdf?from=&to=             PDF of a run of leaves with its text layer (iiif_server/pdf.py)
     /iiif/3/{item_id}~{page_id}               Image API 3.0 base URI (303 to info.json)
     /iiif/3/{identifier}/info.json            image information
     /iiif/3/{identifier}/{region}/{size}/{rotation}/{quality}.{format}
     /viewer/{item_id}                         Mirador on the item's manifest
+    /browse, /browse/{facet}/{value}          browse by year, era, person, place, office, title (iiif_server/browse.py)
     /viewer/assets/{name}                     Mirador bundle and its start-up script
     /auth/login, /auth/token, /auth/logout    staff login and IIIF Authorization Flow 2.0 services
     /auth/probe/{identifier}                  Auth 2.0 probe service of one image
@@ -35,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iiif_server.access import AccessPolicy
 from iiif_server.auth import AuthConfig, AuthService
+from iiif_server.browse import BrowseConfig, BrowseService
 from iiif_server.cache import DerivativeCache, MemoryCache
 from iiif_server.config import ServerOptions, load_server_options
 from iiif_server.errors import MAX_PATH_LENGTH, IIIFError, URITooLong
@@ -83,11 +86,13 @@ def create_app(settings: Settings, options: ServerOptions | None = None,
                                                          options.viewer_token_lifetime, options.token_origins))
     search = SearchService(store, policy, SearchConfig(settings.base_url, options.search_path(settings.home),
                                                        options.max_search_hits, options.max_age))
+    browse = BrowseService(store, manifests, policy, BrowseConfig(settings.base_url, options.search_path(settings.home)))
     routes = [
         Route("/", viewer.index),
         Route("/iiif/collection.json", presentation.collection),
         Route("/iiif/{item_id}/manifest.json", presentation.manifest),
         Route("/iiif/{item_id}/alto/{page_id}.xml", presentation.alto),
+        Route("/iiif/{item_id}/annotations/{page_id}.json", presentation.annotations),
         Route("/iiif/{item_id}/search/1", search.search1),
         Route("/iiif/{item_id}/search/2", search.search2),
         Route("/iiif/{item_id}/autocomplete/1", search.autocomplete1),
@@ -96,6 +101,8 @@ def create_app(settings: Settings, options: ServerOptions | None = None,
         Route("/iiif/3/{rest:path}", images.endpoint),
         Route("/viewer/assets/{name}", viewer.asset),
         Route("/viewer/{item_id}", viewer.page),
+        Route("/browse", browse.index),
+        Route("/browse/{facet}/{value:path}", browse.facet),
         Route("/auth/login", auth.login_page, methods=["GET"]),
         Route("/auth/login", auth.login, methods=["POST"]),
         Route("/auth/token", auth.token),

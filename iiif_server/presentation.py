@@ -1,6 +1,7 @@
-"""Presentation API resources: each item's manifest and ALTO files, and a Collection of all items.
+"""Presentation API resources: each item's manifest, ALTO and annotation pages, and a Collection of all items.
 
-Manifests and ALTO are served byte for byte as the ingest published them; only the
+Manifests, ALTO and the entity AnnotationPages (``annotations/<page>.json``, linked from
+each canvas) are served byte for byte as the ingest published them; only the
 top-level Collection (``/iiif/collection.json``) is built here, from the manifests'
 ids, labels and thumbnails.
 """
@@ -108,6 +109,13 @@ class PresentationService:
         self.store.check_item(item_id)
         decision = self._decide(request, item_id, "alto", f"{page_id}.xml")
         return await self._file(request, self.store.alto(item_id, page_id), ALTO_MEDIA_TYPE, decision)
+
+    async def annotations(self, request: Request) -> Response:
+        """Return ``/iiif/{item_id}/annotations/{page_id}.json``, the page's entities (same tiers as its ALTO)."""
+        item_id, page_id = request.path_params["item_id"], request.path_params["page_id"]
+        self.store.check_item(item_id)
+        decision = self._decide(request, item_id, "annotations", f"{page_id}.json")
+        return await self._file(request, self.store.annotations(item_id, page_id), MANIFEST_MEDIA_TYPE, decision)
 
     async def collection(self, request: Request) -> Response:
         """Return the Collection of every published item the requester may know of."""

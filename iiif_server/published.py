@@ -91,6 +91,13 @@ class PublishedStore:
             raise NotFound(f"no page {_shown(page_id)}", "page")
         return self._file(item_id, "alto", f"{page_id}.xml")
 
+    def annotations(self, item_id: str, page_id: str) -> SourceFile:
+        """Return a page's annotation page (its entities, workflows/annotate.py)."""
+        self.check_item(item_id)
+        if not PAGE_ID.fullmatch(page_id):
+            raise NotFound(f"no page {_shown(page_id)}", "page")
+        return self._file(item_id, "annotations", f"{page_id}.json")
+
     def item_ids(self) -> list[str]:
         """List every published item (a folder with a manifest), sorted."""
         try:

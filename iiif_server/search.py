@@ -16,6 +16,13 @@ column it touches; each becomes an annotation on the page's canvas with
 ``#xywh=`` in canvas pixels (ALTO coordinates are access-image pixels, and the
 canvas is the access image's size). Autocomplete offers the forms the query takes
 in the book, most frequent first (学而 → 學而), as the index holds no word list.
+
+``q`` takes the entity filters of ``shuying search`` too (``year:1782``, ``era:乾隆``,
+``person:吳玉墀``, ``entity:person`` …, :mod:`pipeline.facets`), alone or with text: with
+text, the hits are the text on pages that have the entities; alone, the entities
+themselves. A query longer than MAX_QUERY or a filter that cannot be one (a year that
+is not a number, an unknown kind, a control character, more than eight filters) is
+answered 400 with the reason; it never reaches the index.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from iiif_server.access import AccessPolicy, Decision, Grant, private_headers
+from iiif_server.errors import BadRequest
 from iiif_server.published import PublishedStore, missing
 
 log = logging.getLogger(__name__)
@@ -40,7 +48,7 @@ SEARCH1_CONTEXT = "http://iiif.io/api/search/1/context.json"
 SEARCH2_CONTEXT = "http://iiif.io/api/search/2/context.json"
 PRESENTATION2_CONTEXT = "http://iiif.io/api/presentation/2/context.json"
 MIN_QUERY = 2  # the index is of character pairs
-MAX_QUERY = 100
+MAX_QUERY = 200  # characters, as pipeline.search.MAX_QUERY_LENGTH
 SUPPORTED = {"q"}  # motivation, date and user are ignored (and reported as such)
 
 
@@ -154,7 +162,9 @@ class SearchService:
         item_id = request.path_params["item_id"]
         self.store.check_item(item_id)
         decision = self._decide(request, item_id)
-        query = request.query_params.get("q", "").strip()[:MAX_QUERY]
+        query = request.query_params.get("q", "").strip()
+        if len(query) > MAX_QUERY:
+            raise BadRequest(f"the query is {len(query)} characters; the limit is {MAX_QUERY}", "q")
         ignored = sorted(set(request.query_params) - SUPPORTED)
         request_id = f"{self.config.base_url}/iiif/{item_id}/{path}?{urlencode({'q': query})}"
         hits = await run_in_threadpool(self.find, item_id, query)
@@ -167,12 +177,14 @@ class SearchService:
     def find(self, item_id: str, query: str) -> list[Hit]:
         """Return the hits of ``query`` in one item (none for a query too short to look up)."""
         # Imported here: the OCR stack (lxml, OpenCC) is loaded only by processes that answer searches.
-        from pipeline.search import SearchError, search
+        from pipeline.search import SearchError, SearchQueryError, search
 
         if len("".join(query.split())) < MIN_QUERY:
             return []
         try:
             found = search(self.config.index, query, item_id=item_id, limit=self.config.max_hits)
+        except SearchQueryError as exc:
+            raise BadRequest(str(exc), "q") from None
         except SearchError as exc:
             log.warning("search %r in %s failed: %s", query, item_id, exc)
             return []

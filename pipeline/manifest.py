@@ -8,6 +8,7 @@ fetching info.json (prezi3's ``create_canvas_from_iiif`` would). URL layout::
     {base_url}/iiif/{item_id}/range/LOG_nnnn           a range (juan, section): the METS logical div's id
     {base_url}/iiif/3/{item_id}~{page_id}              the page's Image API 3 service
     {base_url}/iiif/{item_id}/search/{1,2}             Content Search 1.0 and 2.0 (autocomplete/{1,2})
+    {base_url}/iiif/{item_id}/annotations/{page_id}.json  a canvas's entity annotations (pipeline.annotations)
 
 Woodblock books read right to left, so vertical-rl batches get viewingDirection
 "right-to-left" and behavior "paged" (so viewers pair the two half-leaves of a spread).
@@ -59,6 +60,7 @@ class CanvasSource:
     height: int
     image_service_id: str
     alto_url: str = ""
+    annotations_url: str = ""  # the canvas's AnnotationPage of entities, linked by reference
 
 
 def image_service_id(base_url: str, item_id: str, page: Leaf) -> str:
@@ -97,6 +99,9 @@ def build_manifest(batch: Batch, canvases: list[CanvasSource], *, base_url: str)
         manifest.thumbnail = [_thumbnail(ordered[0].image_service_id)]
     built = json.loads(manifest.json())
     built["service"] = search_services(base_url, batch.item_id)  # plain dicts: Search 1.0 uses @id/@type
+    for canvas, source in zip(built["items"], ordered):
+        if source.annotations_url:  # a reference, not prezi3's AnnotationPage (which embeds an empty "items")
+            canvas["annotations"] = [{"id": source.annotations_url, "type": "AnnotationPage"}]
     structures = ranges(batch, base_url)
     if structures:
         built["structures"] = structures

@@ -9,7 +9,11 @@ title (题名)                titleInfo/title, xml:lang = title_lang, script fro
 creators (著者)             name[@type=personal]: namePart, namePart[@type=date] = dynasty
                             (明, 清 …), displayForm "（明）王守仁", role/roleTerm text (撰)
                             plus a MARC relator code where the role has a clear one
-edition (版本)              originInfo/edition
+edition (版本)              originInfo/edition; and subject[@displayLabel=版本年代]: temporal
+                            "清乾隆" (dynasty and era, or the dated text 乾隆四十七年), with the
+                            years it spans as temporal[@encoding=w3cdtf][@point=start|end]
+                            (pipeline.entities.period_of_edition); geographic for a place
+                            of the shipped list the edition names (清康熙揚州詩局刻本)
 binding (装帧)              physicalDescription/form[@type=binding]
 juan_count (卷数)           physicalDescription/extent[@unit=juan]
 extant (存卷)               physicalDescription/note[@type=extant]
@@ -25,6 +29,10 @@ access_level                accessCondition[@type="restriction on access"]
 volume (册)                 part/detail[@type=volume]: number + caption
 ==========================  ==========================================================
 
+Subjects come from the census fields only: nothing is read from the OCR text or
+guessed, and an edition that names no dynasty or era (示例刻本) gives no subject.
+Creators are already ``name`` elements; the census has no subject names.
+
 Notes use the LoC MODS note-type vocabulary ("handwritten", "ownership") rather than
 invented types, so other MODS readers understand them; ``displayLabel`` keeps the
 Chinese catalogue heading.
@@ -38,6 +46,8 @@ from lxml import etree
 
 import pipeline
 from pipeline.batch import Batch, Creator, MaterialType
+from pipeline.entities import find_entities, page_text_from_lines, period_of_edition, reign_table
+from pipeline.entities.reigns import DYNASTIES
 from pipeline.identifiers import scheme_of
 from pipeline.xmlns import NAMESPACES, XSI_SCHEMA_LOCATION, schema_location, tag
 
@@ -84,6 +94,7 @@ def build_mods(batch: Batch, *, now: datetime) -> etree._Element:
     _sub(mods, "genre", GENRES[batch.material_type]).set("authority", "local")
     if batch.edition:
         _sub(_sub(mods, "originInfo"), "edition", batch.edition)
+        _edition_subjects(mods, batch.edition)
     for code in batch.languages:
         term = _sub(_sub(mods, "language"), "languageTerm", code)
         term.set("type", "code")
@@ -135,6 +146,41 @@ def _name(mods: etree._Element, creator: Creator, lang: str) -> None:
             term = _sub(role, "roleTerm", code)
             term.set("type", "code")
             term.set("authority", "marcrelator")
+
+
+def _edition_subjects(mods: etree._Element, edition: str) -> None:
+    """Add the 版本's time (era text and years) and places as subjects, when it names them."""
+    period = period_of_edition(edition)
+    found = [e for e in find_entities(page_text_from_lines("edition", [edition])) if e.accepted]
+    places = list(dict.fromkeys(str(e.value["place"]) for e in found if e.kind.value == "place"))
+    if period is None and not places:
+        return
+    subject = _sub(mods, "subject")
+    subject.set("displayLabel", "版本年代")
+    if period is not None:
+        era = edition_era(edition, [e.text for e in found if e.kind.value == "date"])
+        if era:
+            _sub(subject, "temporal", era).set(XML_LANG, "zh")
+        points = [("", period[0])] if period[0] == period[1] else [("start", period[0]), ("end", period[1])]
+        for point, year in points:
+            temporal = _sub(subject, "temporal", f"{year:04d}")
+            temporal.set("encoding", "w3cdtf")
+            if point:
+                temporal.set("point", point)
+    for place in places:
+        _sub(subject, "geographic", place).set(XML_LANG, "zh")
+
+
+def edition_era(edition: str, dates: list[str]) -> str:
+    """Return the 版本's time as written: a dated text (乾隆四十七年), else its dynasty and era (清乾隆), else ""."""
+    if dates:
+        return dates[0]
+    named = [(edition.index(form), -len(form), form) for reign in reign_table() for form in reign.forms
+             if form in edition]
+    if not named:  # 清刻本: the dynasty alone
+        return next((d for d in sorted(DYNASTIES, key=len, reverse=True) if edition.startswith(d)), "")
+    start, _, era = min(named)  # the first era written (乾隆 of 清乾隆武英殿, not 隆武), the longest form there
+    return edition[:start + len(era)] if start <= 2 else era  # with a leading dynasty: 清乾隆, 大清乾隆
 
 
 def _physical_description(mods: etree._Element, batch: Batch) -> None:

@@ -14,6 +14,12 @@ A query is one or more terms, all of which must be on one page: a quoted phrase
 so it is read as part of the next term (有 朋 is 有朋). Every term is searched as
 the literal phrase of its bigrams, quoted for FTS5, so no query syntax gets through.
 
+A query may also hold entity filters (``year:1782 era:乾隆 person:吳玉墀 entity:person``,
+:mod:`pipeline.facets`): every filter must match an entity found on the page (the
+``entity`` table, filled from ``Entity.as_dict()`` when an item is indexed). With text
+terms, the hits are the terms' occurrences on those pages; without, the entities
+that match a filter.
+
 Traditional and simplified forms are folded together before indexing and querying:
 each character is mapped to simplified with OpenCC (``t2s``, the ``opencc`` package),
 so 学而 finds 學而 and 云 finds 雲. Folding is per character and keeps length, so
@@ -22,25 +28,28 @@ positions in the folded text are positions on the page.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import sqlite3
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
 from pipeline import xmlns
-from pipeline.errors import DatabaseError, ShuyingError
+from pipeline.errors import DatabaseError, ExitCode, ShuyingError
+from pipeline.facets import Filter, FilterError, entity_facets, split_filters
 from pipeline.ocr.tesseract import is_cjk
 from pipeline.sqlite_db import Database, session
 
-__all__ = ["PageText", "SearchError", "SearchHit", "SearchIndexError", "fold", "index_item", "query_terms",
-           "read_alto_page", "search"]
+__all__ = ["MAX_QUERY_LENGTH", "PageText", "SearchError", "SearchHit", "SearchIndexError", "SearchQueryError",
+           "fold", "index_item", "open_index", "query_terms", "read_alto_page", "search"]
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +58,36 @@ MIN_QUERY = 2  # characters; a bigram index cannot look up one
 BLOCK_BREAK = "\n"  # between blocks outside the reading flow: no phrase is found across it
 CONTEXT_CHARS = 12  # characters of page text shown before and after a hit
 QUOTES = {'"': '"', "「": "」", "『": "』", "“": "”"}
+MAX_QUERY_LENGTH = 200  # characters of a query, filters included
+CONTROLS = {chr(c) for c in range(32)} - set("\t\n\r") | {"\x7f"}
 _SCHEMA = (
     (
         "CREATE TABLE IF NOT EXISTS page (id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, page_id TEXT NOT NULL,"
         " text TEXT NOT NULL, boxes TEXT NOT NULL, UNIQUE (item_id, page_id))"
     ),
     "CREATE VIRTUAL TABLE IF NOT EXISTS page_grams USING fts5(grams, tokenize = 'unicode61 remove_diacritics 0')",
+    # One row per facet value of an accepted entity (pipeline.facets.entity_facets); folded is what filters match.
+    (
+        "CREATE TABLE IF NOT EXISTS entity (id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, page_id TEXT NOT NULL,"
+        " kind TEXT NOT NULL, facet TEXT NOT NULL, value TEXT NOT NULL, folded TEXT NOT NULL, text TEXT NOT NULL,"
+        " start INTEGER NOT NULL, stop INTEGER NOT NULL, boxes TEXT NOT NULL, confidence REAL NOT NULL)"
+    ),
+    "CREATE INDEX IF NOT EXISTS entity_facet ON entity (facet, folded)",
+    "CREATE INDEX IF NOT EXISTS entity_page ON entity (item_id, page_id)",
 )
-# The index is filled only when an item is published (ingest, reshoot); no command refills it yet.
-REMEDY = ("delete it: search then works again for items published from now on, but items published before "
-          "are not found until they are indexed again (no command re-indexes them yet)")
+# The index is filled when an item is published (ingest, reshoot) and by `shuying index`, from the published ALTO.
+REMEDY = ("delete it: search then works again for items published from now on; then run `shuying index` to "
+          "index again the text and entities of the items published before")
 
 
 class SearchError(ShuyingError):
     """The index cannot be read or written, or a query cannot be searched."""
+
+
+class SearchQueryError(SearchError, FilterError):
+    """A query cannot be searched as given: too long, a control character, a bad filter (exit code USAGE)."""
+
+    exit_code = ExitCode.USAGE
 
 
 class SearchIndexError(DatabaseError, SearchError):
@@ -146,14 +171,23 @@ def _blocks_in_reading_order(tree: etree._ElementTree) -> list[tuple[etree._Elem
     return [(block, False) for block in flow] + [(block, True) for block in rest]
 
 
-def index_item(db: Path, item_id: str, pages: Iterable[PageText]) -> int:
-    """Replace the item's pages in the index at ``db`` (created if missing); return the pages indexed."""
+def index_item(db: Path, item_id: str, pages: Iterable[PageText],
+               entities: Iterable[Mapping[str, Any]] = ()) -> int:
+    """Replace the item's pages and entities in the index at ``db`` (created if missing); return the pages indexed.
+
+    ``entities`` are ``Entity.as_dict()`` records of the accepted entities (the caller
+    chooses which to publish; :mod:`pipeline.entities` is not imported here).
+    """
     converter = _converter()
     rows = [(page, fold(page.text, converter)) for page in pages]
+    facet_rows = [row for entity in entities for row in _entity_rows(item_id, entity, converter)]
     with _transaction(db) as conn:
         old = [r[0] for r in conn.execute("SELECT id FROM page WHERE item_id = ?", (item_id,))]
         conn.executemany("DELETE FROM page_grams WHERE rowid = ?", [(i,) for i in old])
         conn.execute("DELETE FROM page WHERE item_id = ?", (item_id,))
+        conn.execute("DELETE FROM entity WHERE item_id = ?", (item_id,))
+        conn.executemany("INSERT INTO entity (item_id, page_id, kind, facet, value, folded, text, start, stop, boxes,"
+                         " confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", facet_rows)
         for page, folded in rows:
             boxes = json.dumps([[*b[0], b[1]] if b else None for b in page.boxes], separators=(",", ":"))
             cursor = conn.execute(
@@ -161,8 +195,15 @@ def index_item(db: Path, item_id: str, pages: Iterable[PageText]) -> int:
                 (item_id, page.page_id, page.text, boxes),
             )
             conn.execute("INSERT INTO page_grams (rowid, grams) VALUES (?, ?)", (cursor.lastrowid, _grams(folded)))
-    log.info("indexed %d pages of %s in %s", len(rows), item_id, db)
+    log.info("indexed %d pages and %d entity facets of %s in %s", len(rows), len(facet_rows), item_id, db)
     return len(rows)
+
+
+def _entity_rows(item_id: str, entity: Mapping[str, Any], converter: object) -> list[tuple[object, ...]]:
+    start, stop = entity["span"]
+    boxes = json.dumps(entity["boxes"], separators=(",", ":"))
+    return [(item_id, entity["page_id"], entity["kind"], facet, value, fold(value, converter), entity["text"],
+             start, stop, boxes, float(entity["confidence"])) for facet, value in entity_facets(entity)]
 
 
 def query_terms(query: str, converter: object | None = None) -> tuple[str, ...]:
@@ -191,23 +232,74 @@ def query_terms(query: str, converter: object | None = None) -> tuple[str, ...]:
 
 
 def search(db: Path, query: str, *, item_id: str | None = None, limit: int = 100) -> list[SearchHit]:
-    """Return up to ``limit`` occurrences of the query's terms on pages that hold every term, in page order."""
+    """Return up to ``limit`` occurrences of the query's terms (or filtered entities) on matching pages, in page order.
+
+    Raises:
+        SearchQueryError: the query is too long, holds a control character or a bad filter.
+        SearchError: no text term has two characters and there is no filter.
+    """
     converter = _converter()
-    terms = query_terms(query, converter)
+    text, filters = parse_query(query)
+    terms = query_terms(text, converter) if text or not filters else ()
     if not Path(db).is_file():
         return []
-    # Each term is one FTS5 string (its bigrams, quotes doubled): operators and columns are only text.
-    match = " AND ".join('"' + _grams(term).replace('"', '""') + '"' for term in terms)
-    sql = "SELECT p.item_id, p.page_id, p.text, p.boxes FROM page_grams g JOIN page p ON p.id = g.rowid WHERE page_grams MATCH ?"
-    params: list[object] = [match]
+    sql = "SELECT p.item_id, p.page_id, p.text, p.boxes FROM page p WHERE 1"
+    params: list[object] = []
+    if terms:
+        # Each term is one FTS5 string (its bigrams, quotes doubled): operators and columns are only text.
+        sql += " AND p.id IN (SELECT rowid FROM page_grams WHERE page_grams MATCH ?)"
+        params.append(" AND ".join('"' + _grams(term).replace('"', '""') + '"' for term in terms))
+    for f in filters:
+        sql += " AND EXISTS (SELECT 1 FROM entity e WHERE e.item_id = p.item_id AND e.page_id = p.page_id"
+        sql += " AND e.facet = ? AND e.folded = ?)"
+        params += [f.facet, fold(f.value, converter)]
     if item_id is not None:
         sql += " AND p.item_id = ?"
         params.append(item_id)
     with _transaction(db, write=False) as conn:
         # Rows are inserted in reading order (a split master's right leaf p0003r before p0003l).
         rows = conn.execute(sql + " ORDER BY p.item_id, p.id", params).fetchall()
+        if not terms:
+            return _entity_hits(conn, rows, filters, converter)[:limit]
     hits = [hit for row in rows for hit in _page_hits(row, terms, converter)]
     return hits[:limit]
+
+
+def parse_query(query: str) -> tuple[str, tuple[Filter, ...]]:
+    """Split a query into its text and its filters, refusing one too long or with control characters.
+
+    Raises:
+        SearchQueryError: as :func:`search` says.
+    """
+    shown = query[:40] + "…" if len(query) > 40 else query
+    if len(query) > MAX_QUERY_LENGTH:
+        raise SearchQueryError(f"query {shown!r} is {len(query)} characters; the limit is {MAX_QUERY_LENGTH}")
+    if any(ch in CONTROLS for ch in query):
+        raise SearchQueryError(f"query {shown!r} contains a control character")
+    try:
+        return split_filters(query)
+    except FilterError as exc:
+        raise SearchQueryError(str(exc)) from None
+
+
+def _entity_hits(conn: sqlite3.Connection, rows: list[tuple[str, str, str, str]], filters: tuple[Filter, ...],
+                 converter: object) -> list[SearchHit]:
+    """Return the entities matching any filter on the pages found, once per span, in reading order."""
+    hits: list[SearchHit] = []
+    condition = " OR ".join("(facet = ? AND folded = ?)" for _ in filters)
+    values = [v for f in filters for v in (f.facet, fold(f.value, converter))]
+    for item_id, page_id, text, _boxes in rows:
+        found = conn.execute(f"SELECT DISTINCT text, start, stop, boxes FROM entity WHERE item_id = ? AND page_id = ?"
+                             f" AND ({condition}) ORDER BY start, stop", [item_id, page_id, *values]).fetchall()
+        end = -1
+        for entity_text, start, stop, boxes in found:  # a holding and its provenance share a start: keep one
+            if start < end:
+                continue
+            end = stop
+            before, after = _context(text, start, stop)
+            hits.append(SearchHit(item_id, page_id, entity_text, tuple(tuple(b) for b in json.loads(boxes)),
+                                  before, after))
+    return hits
 
 
 def _page_hits(row: tuple[str, str, str, str], terms: tuple[str, ...], converter: object) -> list[SearchHit]:
@@ -275,6 +367,11 @@ def _grams(text: str) -> str:
         chars = [ch for ch in part if not ch.isspace()]
         grams.extend(a + b for a, b in itertools.pairwise(chars))
     return " ".join(grams)
+
+
+def open_index(db: Path) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    """Open the index for reading (creating it if missing): the browse pages' queries run in it."""
+    return _transaction(db, write=False)
 
 
 @contextmanager

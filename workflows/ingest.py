@@ -32,6 +32,7 @@ from workflows.package import (
     assemble_aip,
     build_item_mets,
     index_item,
+    item_entities,
     master_digests,
     publish_item,
     store_aip,
@@ -355,8 +356,10 @@ class PublishManifest(QcGateParams, ShuyingTask):
     def execute(self) -> None:
         batch = self.batch()
         # Index first: if publishing fails, the re-run indexes again (replacing the item).
-        index_item(batch, self.layout, home=Path(self.home))
-        publish_item(batch, self.layout, base_url=self.base_url, persistent_id=self.persistent_id)
+        entities = item_entities(batch, self.layout)  # found once, for the index and the annotation pages
+        index_item(batch, self.layout, home=Path(self.home), entities=entities)
+        publish_item(batch, self.layout, base_url=self.base_url, persistent_id=self.persistent_id,
+                     entities=entities)
 
 
 class IngestBatch(QcGateParams, luigi.WrapperTask):

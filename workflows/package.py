@@ -12,11 +12,13 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from pipeline.annotations import CONTEXT_FILE, annotation_page_id, book_record, text_language
 from pipeline.atomic import atomic_path, fsync_dir, remove
 from pipeline.bag import AipError, bag_info_for, validate_bag, write_bag
 from pipeline.batch import Batch, Leaf, Page
 from pipeline.checksums import Digests, digest_file, verify_file
 from pipeline.clock import now
+from pipeline.entities import Entity, context_from_batch
 from pipeline.errors import Problem, StorageError, ValidationError
 from pipeline.formats import identify
 from pipeline.identifiers import DEFAULT_TEMPLATE
@@ -24,6 +26,7 @@ from pipeline.identifiers import persistent_id as make_persistent_id
 from pipeline.manifest import (
     CanvasSource,
     build_manifest,
+    canvas_id,
     dump_manifest,
     image_service_id,
 )
@@ -42,6 +45,14 @@ from pipeline.search import index_item as index_text
 from pipeline.validation import json_errors, validate_xml
 from storage_config.catalogue import VersionRecord
 from workflows import events
+from workflows.annotate import (
+    CanvasRef,
+    IndexedItem,
+    accepted_dicts,
+    annotation_pages,
+    find_entities_of_pages,
+    reindex_published,
+)
 from workflows.archive import open_archive_at
 from workflows.catalogue_ops import check_recorded, read_local_version
 from workflows.layout import ItemLayout
@@ -236,14 +247,21 @@ def search_index(home: Path) -> Path:
     return home / "search.sqlite"
 
 
-def index_item(batch: Batch, layout: ItemLayout, *, home: Path) -> int:
-    """Put the item's OCR text (from its ALTO) in the full-text index; return the pages indexed."""
-    pages = []
-    for page in batch.leaves:
-        alto = ocr_files(layout, page).get("alto")
-        if alto:
-            pages.append(read_alto_page(alto[0], page.page_id))
-    return index_text(search_index(home), batch.item_id, pages)
+def item_entities(batch: Batch, layout: ItemLayout) -> dict[str, list[Entity]]:
+    """Find the entities of every leaf with OCR text, with the context the batch's census fields give."""
+    return find_entities_of_pages(_altos(batch, layout), context_from_batch(batch))
+
+
+def _altos(batch: Batch, layout: ItemLayout) -> dict[str, Path]:
+    return {page.page_id: alto[0] for page in batch.leaves if (alto := ocr_files(layout, page).get("alto"))}
+
+
+def index_item(batch: Batch, layout: ItemLayout, *, home: Path,
+               entities: dict[str, list[Entity]] | None = None) -> int:
+    """Put the item's OCR text (from its ALTO) and accepted entities in the search index; return the pages indexed."""
+    found = item_entities(batch, layout) if entities is None else entities
+    pages = [read_alto_page(path, page_id) for page_id, path in _altos(batch, layout).items()]
+    return index_text(search_index(home), batch.item_id, pages, accepted_dicts(found))
 
 
 def search_items(home: Path, query: str, *, item_id: str | None = None, limit: int = 100) -> list[SearchHit]:
@@ -251,9 +269,17 @@ def search_items(home: Path, query: str, *, item_id: str | None = None, limit: i
     return search(search_index(home), query, item_id=item_id, limit=limit)
 
 
-def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str, persistent_id: str = "") -> None:
-    """Publish access images, ALTO and the manifest for the viewer, all at once."""
+def reindex(publish_root: Path, home: Path, *, base_url: str, item_id: str | None = None) -> list[IndexedItem]:
+    """Rebuild the search index (text and entities) and the annotation pages of published items (`shuying index`)."""
+    return reindex_published(publish_root, search_index(home), base_url=base_url, item_id=item_id,
+                             lock_dir=Path(home) / "locks")  # the ingest lock (workflows/run.ingest_lock)
+
+
+def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str, persistent_id: str = "",
+                 entities: dict[str, list[Entity]] | None = None) -> None:
+    """Publish access images, ALTO, entity annotations and the manifest for the viewer, all at once."""
     batch = with_settings(batch, persistent_id=persistent_id)
+    found = item_entities(batch, layout) if entities is None else entities
     canvases = []
     new = layout.publish.with_name(layout.publish.name + ".new")
     remove(new)  # left by a run killed between staging and swapping
@@ -267,7 +293,9 @@ def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str, persistent_
                 _link_or_copy(alto[0], staged / "alto" / f"{page.page_id}.xml")
                 alto_url = f"{base_url}/iiif/{batch.item_id}/alto/{page.page_id}.xml"
             canvases.append(CanvasSource(page, info["width"], info["height"],
-                                         image_service_id(base_url, batch.item_id, page), alto_url))
+                                         image_service_id(base_url, batch.item_id, page), alto_url,
+                                         annotation_page_id(base_url, batch.item_id, page.page_id) if alto else ""))
+        _write_annotations(batch, canvases, found, staged, base_url)
         manifest = build_manifest(batch, canvases, base_url=base_url)
         errors = json_errors(manifest, "iiif-presentation-3.0")
         if errors:
@@ -277,6 +305,19 @@ def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str, persistent_
         (staged / "access.json").write_text(json.dumps({"access_level": batch.access_level.value}) + "\n",
                                             encoding="utf-8")
     _swap_in(new, layout.publish)
+
+
+def _write_annotations(batch: Batch, canvases: list[CanvasSource], found: dict[str, list[Entity]], staged: Path,
+                       base_url: str) -> None:
+    """Write each read canvas's AnnotationPage and the book's entity context (for `shuying index`) into the stage."""
+    refs = [CanvasRef(c.page.page_id, canvas_id(base_url, batch.item_id, c.page), c.width, c.height) for c in canvases]
+    pages = annotation_pages(found, refs, item_id=batch.item_id, base_url=base_url, language=text_language(batch))
+    for page_id, page in pages.items():
+        path = staged / "annotations" / f"{page_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(page, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (staged / CONTEXT_FILE).write_text(json.dumps(book_record(batch), ensure_ascii=False, indent=2) + "\n",
+                                       encoding="utf-8")
 
 
 def _link_or_copy(source: Path, dest: Path) -> None:
