@@ -3,20 +3,32 @@
 ``/viewer/{item_id}`` is a small HTML page; ``/viewer/assets/`` serves the Mirador UMD
 bundle installed at setup (``npm ci --prefix iiif_server/viewer``; a wheel built after it
 carries the bundle at the same place in the package) and the few lines of
-``shuying-viewer.js`` that start it. The interface language follows ``?lang=``,
-then the browser's Accept-Language, then :attr:`ServerOptions.viewer_language`.
+``shuying-viewer.js`` that start it, and the reading panel beside Mirador
+(``reading-panel.js``/``.css``: the page's OCR text, its entities, a citation and a PDF
+download). The interface language follows ``?lang=``, then the browser's Accept-Language,
+then :attr:`ServerOptions.viewer_language`.
+
+``?canvas=`` (a canvas id or page id) or ``?iiif-content=`` (a IIIF Content State 1.0:
+base64url of the URI-encoded JSON, or a plain canvas or manifest URI) opens the book at
+that canvas (and region). A parameter this book cannot honour (undecodable, too long,
+naming another manifest or no canvas of it) opens the book at its first canvas with a
+notice saying why: a stale or mangled citation still shows the book, never an error.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import gzip
 import html
 import json
+import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -42,12 +54,22 @@ MIRADOR_LANGUAGES = {
     "en": "en", "ja": "ja", "ko": "kr", "kr": "kr", "de": "de", "fr": "fr",
 }
 HTML_LANG = {"zh-TW": "zh-Hant", "zh-CN": "zh-Hans", "kr": "ko"}
+# A content state naming one canvas region is a few hundred characters; anything far
+# longer is not a citation of ours and is not decoded.
+MAX_CONTENT_STATE = 4000
+MAX_NESTING = 4  # Annotation > SpecificResource > Canvas > partOf: deeper is not a content state
+XYWH = re.compile(r"xywh=(pixel:|percent:)?(\d{1,9}(?:\.\d{1,6})?),(\d{1,9}(?:\.\d{1,6})?),"
+                  r"(\d{1,9}(?:\.\d{1,6})?),(\d{1,9}(?:\.\d{1,6})?)")
+NOTICE = ('<div id="shuying-notice" role="status">無法開啟所引用的位置，自首頁開始。'
+          "The cited view could not be opened ({reason}); the book opens at its first page.</div>\n")
+Region = tuple[int, int, int, int]
+
 INDEX = """<!DOCTYPE html>
 <html lang="zh-Hant">
 <head><meta charset="utf-8"><title>书影 Shuying</title></head>
 <body>
 <h1>书影 Shuying</h1>
-<p><a href="iiif/collection.json">IIIF Collection</a></p>
+<p><a href="iiif/collection.json">IIIF Collection</a> · <a href="browse">瀏覽 Browse</a> (年代、人名、地名、官名、書名)</p>
 <ul>
 {items}
 </ul>
@@ -62,13 +84,15 @@ PAGE = """<!DOCTYPE html>
 <title>{title} · 书影</title>
 <style>html, body {{ margin: 0; height: 100%; }} #viewer {{ position: absolute; inset: 0; }}
 #staff {{ position: absolute; right: 8px; bottom: 4px; z-index: 2000; font: 12px sans-serif; color: #555; }}</style>
+<link rel="stylesheet" href="assets/reading-panel.css">
 </head>
 <body>
 <div id="viewer"></div>
-{staff}
+{notice}{staff}
 <script type="application/json" id="shuying-config">{config}</script>
 <script src="assets/mirador.min.js"></script>
 <script src="assets/shuying-viewer.js"></script>
+<script src="assets/reading-panel.js"></script>
 </body>
 </html>
 """
@@ -78,6 +102,25 @@ PAGE = """<!DOCTYPE html>
 class Asset:
     path: Path
     media_type: str = "text/javascript; charset=utf-8"
+
+
+class ContentStateError(ValueError):
+    """A ``canvas`` or ``iiif-content`` parameter this book cannot be opened at (shown as a notice)."""
+
+
+@dataclass(frozen=True)
+class StartAt:
+    """Where the viewer opens: a canvas id ("" for the first) and a region of it, or a notice why not."""
+
+    canvas: str = ""
+    region: Region | None = None
+    notice: str = ""
+
+    def config(self) -> dict[str, Any]:
+        """Return the page config's ``start`` entry (empty when the book opens at its first canvas)."""
+        if not self.canvas:
+            return {}
+        return {"start": {"canvas": self.canvas, "region": list(self.region) if self.region else None}}
 
 
 def choose_language(requested: str, accept_language: str, default: str) -> str:
@@ -91,13 +134,133 @@ def choose_language(requested: str, accept_language: str, default: str) -> str:
     return default
 
 
-def viewer_page(manifest_url: str, title: str, language: str, staff: str = "") -> str:
+def viewer_page(manifest_url: str, title: str, language: str, staff: str = "",
+                start: StartAt | None = None) -> str:
     """Return the HTML page that opens ``manifest_url`` in Mirador (``staff``: the login/logout link)."""
-    config = json.dumps({"manifest": manifest_url, "language": language}, ensure_ascii=False)
+    start = start or StartAt()
+    config = json.dumps({"manifest": manifest_url, "language": language, **start.config()}, ensure_ascii=False)
     # Inside <script>, "</" could end the element early; JSON allows escaping "<".
     config = config.replace("<", "\\u003c")
+    notice = NOTICE.format(reason=html.escape(start.notice)) if start.notice else ""
     return PAGE.format(lang=HTML_LANG.get(language, language), title=html.escape(title), config=config,
-                       staff=staff)
+                       staff=staff, notice=notice)
+
+
+def start_at(query: Mapping[str, str], manifest: Mapping[str, Any]) -> StartAt:
+    """Return where ``?iiif-content=`` (or else ``?canvas=``) opens ``manifest``; a notice if it cannot."""
+    try:
+        if "iiif-content" in query:
+            return open_content_state(query["iiif-content"], manifest)
+        if "canvas" in query:
+            return _at_canvas(query["canvas"], "the canvas parameter", manifest)
+    except ContentStateError as exc:
+        return StartAt(notice=str(exc))
+    return StartAt()
+
+
+def open_content_state(value: str, manifest: Mapping[str, Any]) -> StartAt:
+    """Return the canvas and region a content state names in ``manifest``.
+
+    Raises:
+        ContentStateError: it cannot be decoded, names another manifest or no canvas of this one.
+    """
+    resource, manifests = content_state_target(decode_content_state(value))
+    manifest_id = str(manifest.get("id", ""))
+    if manifests and manifest_id not in manifests:
+        raise ContentStateError("the content state names another manifest")
+    if resource.partition("#")[0] == manifest_id:
+        return StartAt()
+    return _at_canvas(resource, "the content state", manifest)
+
+
+def decode_content_state(value: str) -> Any:
+    """Return a content state parameter decoded: a URI (str) or the JSON it encodes.
+
+    Content State 1.0 §6 encodes the JSON with encodeURIComponent, then base64url without
+    padding; plain UTF-8 JSON in base64url and an unencoded URI are accepted too.
+    """
+    value = value.strip()
+    if len(value) > MAX_CONTENT_STATE:
+        raise ContentStateError(f"the content state is {len(value)} characters; at most {MAX_CONTENT_STATE} are read")
+    if value.startswith(("http://", "https://")):
+        return value
+    value = value.replace(" ", "+")  # plain base64 sent unescaped: its "+" arrives as a space
+    try:
+        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8")
+        if not text.lstrip().startswith(("{", "http")):
+            text = unquote(text, errors="strict")
+        return text if text.startswith(("http://", "https://")) else json.loads(text)
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
+        raise ContentStateError("the content state is not base64url-encoded JSON") from None
+
+
+def content_state_target(state: Any, depth: int = 0) -> tuple[str, list[str]]:
+    """Return the resource a decoded content state names (``id#xywh=…``) and the manifests it is part of."""
+    if depth > MAX_NESTING:
+        raise ContentStateError("the content state is nested too deeply")
+    if isinstance(state, str):
+        return state, []
+    if isinstance(state, list) and state:
+        return content_state_target(state[0], depth + 1)  # several targets: open the first
+    if not isinstance(state, dict):
+        raise ContentStateError("the content state names no resource")
+    kind = state.get("type")
+    if kind == "Annotation":
+        return content_state_target(state.get("target"), depth + 1)
+    if kind == "SpecificResource":
+        source, manifests = content_state_target(state.get("source"), depth + 1)
+        fragment = _fragment(state.get("selector"))
+        return (source.partition("#")[0] + fragment if fragment else source), manifests
+    if kind == "Manifest" and isinstance(state.get("id"), str):
+        return state["id"], [state["id"]]
+    if kind == "Canvas" and isinstance(state.get("id"), str):
+        return state["id"], _part_of(state.get("partOf"))
+    raise ContentStateError("the content state names no canvas or manifest")
+
+
+def _fragment(selector: Any) -> str:
+    """Return ``#xywh=…`` from a FragmentSelector (or the first of a list), else ""."""
+    for one in selector if isinstance(selector, list) else [selector]:
+        if isinstance(one, dict) and one.get("type") == "FragmentSelector" and isinstance(one.get("value"), str):
+            return "#" + one["value"]
+    return ""
+
+
+def _part_of(part_of: Any) -> list[str]:
+    """Return the ids of the manifests a ``partOf`` names."""
+    parts = part_of if isinstance(part_of, list) else [part_of]
+    return [p["id"] for p in parts if isinstance(p, dict) and isinstance(p.get("id"), str)
+            and p.get("type", "Manifest") == "Manifest"]
+
+
+def _at_canvas(reference: str, what: str, manifest: Mapping[str, Any]) -> StartAt:
+    """Return the canvas ``reference`` (a canvas id or page id, maybe with ``#xywh=``) names in ``manifest``."""
+    if len(reference) > MAX_CONTENT_STATE:
+        raise ContentStateError(f"{what} is {len(reference)} characters; at most {MAX_CONTENT_STATE} are read")
+    target, _, fragment = reference.partition("#")
+    for canvas in manifest.get("items") or []:
+        canvas_id = str(canvas.get("id", "")) if isinstance(canvas, dict) else ""
+        if canvas_id and target in (canvas_id, canvas_id.rsplit("/", 1)[-1]):
+            return StartAt(canvas_id, _region(fragment, canvas))
+    raise ContentStateError(f"{what} names no canvas of this book")
+
+
+def _region(fragment: str, canvas: Mapping[str, Any]) -> Region | None:
+    """Return an ``xywh=`` fragment as a pixel region clipped to the canvas (None for no fragment)."""
+    if not fragment:
+        return None
+    match = XYWH.fullmatch(fragment)
+    if not match:
+        raise ContentStateError(f"the region {fragment[:40]!r} is not xywh=x,y,w,h")
+    width, height = int(canvas.get("width") or 0), int(canvas.get("height") or 0)
+    x, y, w, h = (float(v) for v in match.groups()[1:])
+    if match.group(1) == "percent:":
+        x, w, y, h = x * width / 100, w * width / 100, y * height / 100, h * height / 100
+    left, top = min(int(x), width), min(int(y), height)
+    right, bottom = min(int(x + w), width), min(int(y + h), height)
+    if right <= left or bottom <= top:
+        raise ContentStateError("the region lies outside the canvas")
+    return left, top, right - left, bottom - top
 
 
 def staff_link(decision: Decision, item_id: str) -> str:
@@ -128,7 +291,9 @@ class ViewerService:
         self.policy = policy
         self.default_language = default_language
         self.max_age = max_age
-        self.assets = {"mirador.min.js": Asset(mirador_js), "shuying-viewer.js": Asset(VIEWER_DIR / "shuying-viewer.js")}
+        self.assets = {"mirador.min.js": Asset(mirador_js), "shuying-viewer.js": Asset(VIEWER_DIR / "shuying-viewer.js"),
+                       "reading-panel.js": Asset(VIEWER_DIR / "reading-panel.js"),
+                       "reading-panel.css": Asset(VIEWER_DIR / "reading-panel.css", "text/css; charset=utf-8")}
         self._gzipped: dict[tuple[str, tuple], bytes] = {}
         self._lock = threading.Lock()
 
@@ -143,7 +308,7 @@ class ViewerService:
         language = choose_language(request.query_params.get("lang", ""),
                                    request.headers.get("accept-language", ""), self.default_language)
         body = viewer_page(str(manifest.get("id", "")), manifest_title(manifest), language,
-                           staff_link(decision, item_id))
+                           staff_link(decision, item_id), start_at(request.query_params, manifest))
         headers = {"Cache-Control": "no-cache", "Vary": "Accept-Language"}
         return HTMLResponse(body, headers=private_headers(headers, 0) if decision.personal else headers)
 

@@ -97,7 +97,7 @@ def test_viewer_page_loads_local_mirador_with_the_manifest(client: TestClient, b
     page = response.text
     assert '<script src="assets/mirador.min.js"></script>' in page
     sources = re.findall(r'src="([^"]+)"', page)
-    assert sources == ["assets/mirador.min.js", "assets/shuying-viewer.js"]  # local only, no CDN
+    assert sources == ["assets/mirador.min.js", "assets/shuying-viewer.js", "assets/reading-panel.js"]  # local only, no CDN
     config = json.loads(page.split('id="shuying-config">')[1].split("</script>")[0])
     assert config == {"manifest": f"{BASE}/iiif/lunyu-1/manifest.json", "language": "zh-CN"}
     assert "<title>論語十卷 · 书影</title>" in page
