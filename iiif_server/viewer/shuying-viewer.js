@@ -7,9 +7,7 @@
   var viewer = Mirador.viewer({
     id: "viewer",
     language: config.language,
-    // A cited canvas opens at once (the reading panel then zooms to the cited region).
-    windows: [{ manifestId: config.manifest, canvasId: (config.start || {}).canvas, view: "book",
-                thumbnailNavigationPosition: "far-bottom" }],
+    windows: [{ manifestId: config.manifest, view: "book", thumbnailNavigationPosition: "far-bottom" }],
     window: { allowClose: false, allowMaximize: false, defaultSideBarPanel: "info" },
     workspaceControlPanel: { enabled: false },
     osdConfig: { preserveViewport: false },
