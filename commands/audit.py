@@ -54,7 +54,8 @@ def _rate(text: str) -> float:
 @click.option("--cycle", default="90d", show_default=True, metavar="DURATION", callback=_parsed(_duration),
               help="Every copy should be re-read at least this often (for --plan and the overdue list).")
 @click.option("--bag", "bag_path", default=None, type=click.Path(path_type=Path, file_okay=False),
-              help="Instead, check this bag on disk strictly against RFC 8493 and list every problem.")
+              help="Instead, check this bag on disk by the rules of its BagIt version (0.93-0.97, 1.0 = RFC 8493) "
+              "and list every problem; warnings go to stderr.")
 @click.option("--report-dir", default=None, type=click.Path(path_type=Path, file_okay=False),
               help="Where the JSON and HTML reports go. Default: <home>/audit/reports.")
 @pass_settings
@@ -135,13 +136,16 @@ def _audit_bag(settings: Settings, bag_path: Path, workers: int, max_rate: float
     from workflows.audit import audit_bag
 
     result = audit_bag(bag_path, workers=workers, max_rate=max_rate, settings=settings)
-    for problem in result.problems:
-        click.echo(str(problem), err=problem.severity.value == "error")
+    for problem in result.errors:
+        click.echo(str(problem), err=True)
+    for problem in result.warnings:  # stderr too: stdout keeps the one verdict line a script reads
+        click.echo(f"{problem} [{problem.code}]", err=True)
     verdict = "valid" if result.valid else f"NOT valid: {len(result.errors)} errors"
     locations = ", ".join(sorted({r.location for r in result.resolved}))
     resolved = f"{len(result.resolved)} files resolved from storage {locations}"
     complete = "" if not result.resolved else f"; complete: {resolved}" if result.valid else f"; {resolved}"
+    rules = f"BagIt {result.version}" + (", RFC 8493" if result.version == "1.0" else "")  # judged by its own version
     click.echo(f"{bag_path}: {verdict}, {len(result.warnings)} warnings; {result.files_checked} files, "
-               f"{result.bytes_checked / 1e6:.1f} MB checked (RFC 8493){complete}")
+               f"{result.bytes_checked / 1e6:.1f} MB checked ({rules}){complete}")
     if not result.valid:
         sys.exit(int(ExitCode.FAILED))

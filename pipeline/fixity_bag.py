@@ -1,4 +1,7 @@
-"""Check any bag on disk strictly against RFC 8493 and list every problem, not just the first.
+"""Check any bag on disk by its BagIt version's rules (RFC 8493 for 1.0) and list every problem, not just the first.
+
+The rules that changed between the drafts (0.93–0.97) and 1.0 live in
+pipeline/bagit_versions.py; this module applies the ones every version shares.
 
 ``shuying audit --bag PATH`` runs this on a bag received from elsewhere. It agrees with
 bagit-python (the Library of Congress's reference) on which bags are valid, except
@@ -14,7 +17,6 @@ entries in storage (:func:`with_resolution`); nothing here ever fetches a URL.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import os
 import re
@@ -24,6 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.bagit_versions import (
+    Rules,
+    check_declaration,
+    name_problems,
+    parse_manifest,
+    tag_file_rules,
+)
 from pipeline.fixity import HASH_BLOCK, RateLimiter, hash_stream
 from pipeline.fixity_text import (
     DIGEST_LENGTHS,
@@ -33,15 +42,12 @@ from pipeline.fixity_text import (
     decode_tag_file,
     manifest_algorithm,
     parse_fetch,
-    parse_manifest,
     parse_oxum,
     parse_tags,
     path_danger,
-    split_lines,
 )
 
 PAYLOAD = "data/"
-DECLARATION_LABELS = ["BagIt-Version", "Tag-File-Character-Encoding"]
 WEAK_ALGORITHMS = ("md5", "sha1")
 INCOMPLETE = "the bag is incomplete (RFC 8493 §3)"
 NOT_REPEATED = ("Bagging-Date", "Bag-Size", "Payload-Oxum", "Bag-Group-Identifier", "Bag-Count")
@@ -77,6 +83,7 @@ class BagCheck:
     unfetched: tuple[PendingFetch, ...] = ()  # neither in the bag nor resolved from storage
     resolved: tuple[ResolvedFetch, ...] = ()
     unresolved: tuple[tuple[str, str], ...] = ()  # (path, why) for our own entries storage could not satisfy
+    version: str = "1.0"  # the rules the bag was judged by (its declared BagIt-Version)
 
     @property
     def valid(self) -> bool:
@@ -99,22 +106,24 @@ class _Contents:
     tag_manifests: Mapping[str, Mapping[str, str]]
     fetch: tuple[FetchEntry, ...]
     info: tuple[tuple[str, str], ...]
+    info_name: str = "bag-info.txt"  # package-info.txt before BagIt 0.96
 
 
 def check_bag(bag: Path, *, workers: int = 1, limiter: RateLimiter | None = None,
               on_bytes: Callable[[int], None] | None = None) -> BagCheck:
-    """Check the bag at ``bag`` (RFC 8493 §3: complete and valid) and return every problem found."""
+    """Check the bag at ``bag`` (§3: complete and valid) by its declared version's rules; return every problem."""
     bag = Path(bag)
     if not bag.is_dir():
         return BagCheck(bag, (BagProblem("", "bag-missing", f"{bag} is not a folder"),))
     present, problems = _inventory(bag)
-    encoding, declaration = _declaration(bag)
-    contents, text_problems = _read_contents(bag, present, encoding)
-    problems += declaration + text_problems + _structure(bag, contents)
-    problems += _path_problems(contents) + _completeness(contents, present) + _fetch_problems(contents, present)
-    problems += _info_problems(contents, present)
+    rules, encoding, declaration = check_declaration(bag)
+    contents, text_problems = _read_contents(bag, present, encoding, rules)
+    problems += declaration + text_problems + _structure(bag, contents, rules) + name_problems(present)
+    problems += _path_problems(contents) + _completeness(contents, present, rules)
+    problems += _fetch_problems(contents, present)
+    problems += _info_problems(contents, present, rules)
     fixity, files, size = _verify(bag, contents, present, workers, limiter, on_bytes)
-    return BagCheck(bag, _ordered(problems + fixity), files, size, _pending(contents, present))
+    return BagCheck(bag, _ordered(problems + fixity), files, size, _pending(contents, present), version=rules.label)
 
 
 def with_resolution(check: BagCheck, resolved: Sequence[ResolvedFetch], unresolved: Mapping[str, str]) -> BagCheck:
@@ -129,7 +138,7 @@ def with_resolution(check: BagCheck, resolved: Sequence[ResolvedFetch], unresolv
     kept = [p for p in check.problems if p.code != "not-fetched"]
     problems = kept + not_fetched_problems([p.path for p in left]) + _unresolved_problems(unresolved)
     return BagCheck(check.bag, _ordered(problems), check.files_checked, check.bytes_checked, left,
-                    tuple(sorted(resolved, key=lambda r: r.path)), tuple(sorted(unresolved.items())))
+                    tuple(sorted(resolved, key=lambda r: r.path)), tuple(sorted(unresolved.items())), check.version)
 
 
 def not_fetched_problems(paths: Sequence[str]) -> list[BagProblem]:
@@ -194,41 +203,8 @@ def _inventory(bag: Path) -> tuple[dict[str, int], list[BagProblem]]:
     return present, problems
 
 
-def _declaration(bag: Path) -> tuple[str, list[BagProblem]]:
-    """Check bagit.txt (§2.1.1); return the declared tag-file encoding."""
-    path = bag / "bagit.txt"
-    if not path.is_file():
-        return "utf-8", [BagProblem("bagit.txt", "bagit-txt-missing", "missing (RFC 8493 §2.1.1: every bag "
-                                                                      "starts with a bag declaration)")]
-    text, problems = decode_tag_file("bagit.txt", path.read_bytes(), "utf-8")  # §2.1.1: always UTF-8
-    tags, _ = parse_tags("bagit.txt", text)
-    if [label for label, _ in tags] != DECLARATION_LABELS or len(split_lines(text)) != 2:
-        problems.append(BagProblem("bagit.txt", "bagit-txt-format", "must be exactly two lines, "
-                                   "'BagIt-Version: M.N' then 'Tag-File-Character-Encoding: ENCODING'"))
-    values = dict(tags)
-    version = values.get("BagIt-Version", "")
-    if version and not re.fullmatch(r"\d+\.\d+", version):
-        problems.append(BagProblem("bagit.txt", "bagit-version", f"BagIt-Version {version!r} is not M.N"))
-    elif version and version != "1.0":
-        problems.append(BagProblem("bagit.txt", "bagit-version", f"BagIt-Version {version}: RFC 8493 "
-                                   "describes 1.0", Severity.WARNING))
-    return _encoding(values.get("Tag-File-Character-Encoding", "UTF-8"), problems), problems
-
-
-def _encoding(declared: str, problems: list[BagProblem]) -> str:
-    try:
-        name = codecs.lookup(declared).name
-    except LookupError:
-        problems.append(BagProblem("bagit.txt", "tag-encoding", f"unknown Tag-File-Character-Encoding "
-                                                                f"{declared!r}; tag files read as UTF-8"))
-        return "utf-8"
-    if name != "utf-8":
-        problems.append(BagProblem("bagit.txt", "tag-encoding", f"Tag-File-Character-Encoding {declared}: "
-                                   "RFC 8493 recommends UTF-8", Severity.WARNING))
-    return name
-
-
-def _read_contents(bag: Path, present: Mapping[str, int], encoding: str) -> tuple[_Contents, list[BagProblem]]:
+def _read_contents(bag: Path, present: Mapping[str, int], encoding: str,
+                   rules: Rules) -> tuple[_Contents, list[BagProblem]]:
     payload: dict[str, dict[str, str]] = {}
     tags: dict[str, dict[str, str]] = {}
     problems: list[BagProblem] = []
@@ -238,7 +214,7 @@ def _read_contents(bag: Path, present: Mapping[str, int], encoding: str) -> tupl
             continue
         kind, algorithm = kind_algorithm
         text, read_problems = decode_tag_file(name, (bag / name).read_bytes(), encoding)
-        entries, parse_problems = parse_manifest(name, text, algorithm)
+        entries, parse_problems = parse_manifest(name, text, algorithm, rules, present)
         (payload if kind == "manifest" else tags)[algorithm] = entries
         problems += read_problems + parse_problems
     fetch: list[FetchEntry] = []
@@ -247,14 +223,15 @@ def _read_contents(bag: Path, present: Mapping[str, int], encoding: str) -> tupl
         text, read_problems = decode_tag_file("fetch.txt", (bag / "fetch.txt").read_bytes(), encoding)
         fetch, parse_problems = parse_fetch("fetch.txt", text)
         problems += read_problems + parse_problems
-    if "bag-info.txt" in present:
-        text, read_problems = decode_tag_file("bag-info.txt", (bag / "bag-info.txt").read_bytes(), encoding)
-        info, parse_problems = parse_tags("bag-info.txt", text)
+    if rules.info_file in present:
+        text, read_problems = decode_tag_file(rules.info_file, (bag / rules.info_file).read_bytes(), encoding)
+        info, parse_problems = parse_tags(rules.info_file, text)
         problems += read_problems + parse_problems
-    return _Contents(payload, tags, tuple(fetch), tuple(info)), problems
+    return _Contents(payload, tags, tuple(fetch), tuple(info), rules.info_file), tag_file_rules(problems, rules,
+                                                                                                encoding)
 
 
-def _structure(bag: Path, contents: _Contents) -> list[BagProblem]:
+def _structure(bag: Path, contents: _Contents, rules: Rules) -> list[BagProblem]:
     problems = []
     if not (bag / "data").is_dir():
         problems.append(BagProblem("data", "data-missing", "payload folder missing (RFC 8493 §2.1.2)"))
@@ -267,7 +244,7 @@ def _structure(bag: Path, contents: _Contents) -> list[BagProblem]:
             if algorithm not in DIGEST_LENGTHS or algorithm not in hashlib.algorithms_available:
                 problems.append(BagProblem(name, "manifest-algorithm", f"unsupported algorithm {algorithm!r}; "
                                            "its checksums cannot be verified"))
-            elif algorithm in WEAK_ALGORITHMS:
+            elif algorithm in WEAK_ALGORITHMS and rules.rfc:  # md5 was the drafts' own example
                 problems.append(BagProblem(name, "manifest-algorithm", f"{algorithm} is no longer recommended "
                                            "(RFC 8493 §2.4: use sha512 or sha256)", Severity.WARNING))
     return problems
@@ -292,15 +269,19 @@ def _path_problems(contents: _Contents) -> list[BagProblem]:
     return problems
 
 
-def _completeness(contents: _Contents, present: Mapping[str, int]) -> list[BagProblem]:
-    """RFC 8493 §3: every payload file in every payload manifest; every listed file present."""
+def _completeness(contents: _Contents, present: Mapping[str, int], rules: Rules) -> list[BagProblem]:
+    """§3: every listed file present; every payload file in every payload manifest (in 1.0; in one before)."""
     problems = []
     on_disk = {p for p in present if p.startswith(PAYLOAD)}
     fetched = {e.path for e in contents.fetch}
+    listed_anywhere = set().union(*contents.payload_manifests.values()) if contents.payload_manifests else set()
+    if not rules.rfc:  # RFC 8493 §3: "older versions of BagIt allowed payload files to be listed in just one"
+        problems += [BagProblem(p, "not-in-manifest", "is in the payload but in no payload manifest")
+                     for p in sorted((on_disk | fetched) - listed_anywhere)]
     for algorithm, entries in sorted(contents.payload_manifests.items()):
         name = f"manifest-{algorithm}.txt"
         problems += [BagProblem(p, "not-in-manifest", f"is in the payload but not in {name}")
-                     for p in sorted((on_disk | fetched) - set(entries))]
+                     for p in sorted((on_disk | fetched) - set(entries)) if rules.rfc]
         problems += [BagProblem(p, "missing-file", f"is in {name} but missing")
                      for p in sorted(set(entries) - on_disk - fetched) if not path_danger(p)]
     problems += not_fetched_problems(sorted(fetched - on_disk))
@@ -309,9 +290,16 @@ def _completeness(contents: _Contents, present: Mapping[str, int]) -> list[BagPr
         name = f"tagmanifest-{algorithm}.txt"
         problems += [BagProblem(p, "missing-file", f"is in {name} but missing")
                      for p in sorted(set(entries) - set(present)) if not path_danger(p)]
-        problems += [BagProblem(p, "tag-file-unlisted", f"is a tag file not listed in {name}", Severity.WARNING)
-                     for p in sorted(tag_files - set(entries))]
+        problems += [_unlisted_tag_file(p, name, rules) for p in sorted(tag_files - set(entries))]
     return problems
+
+
+def _unlisted_tag_file(path: str, tagmanifest: str, rules: Rules) -> BagProblem:
+    """RFC 8493 §2.2.1: a tag manifest MUST list every payload manifest and SHOULD list the other tag files."""
+    if rules.rfc and manifest_algorithm(path) is not None:
+        return BagProblem(path, "tag-file-unlisted", f"is a payload manifest not listed in {tagmanifest} "
+                                                     "(RFC 8493 §2.2.1: each tag manifest lists every one)")
+    return BagProblem(path, "tag-file-unlisted", f"is a tag file not listed in {tagmanifest}", Severity.WARNING)
 
 
 def _fetch_problems(contents: _Contents, present: Mapping[str, int]) -> list[BagProblem]:
@@ -329,17 +317,19 @@ def _fetch_problems(contents: _Contents, present: Mapping[str, int]) -> list[Bag
     return problems
 
 
-def _info_problems(contents: _Contents, present: Mapping[str, int]) -> list[BagProblem]:
+def _info_problems(contents: _Contents, present: Mapping[str, int], rules: Rules) -> list[BagProblem]:
     problems = []
     labels = [label for label, _ in contents.info]
     for label in NOT_REPEATED:
         if labels.count(label) > 1:
-            problems.append(BagProblem("bag-info.txt", "tag-repeated", f"{label} appears {labels.count(label)} "
-                                       "times; it should appear once (RFC 8493 §2.2.2)", Severity.WARNING))
+            must = rules.rfc and label == "Payload-Oxum"  # RFC 8493 §2.2.2: "MUST NOT be repeated"
+            problems.append(BagProblem(contents.info_name, "tag-repeated", f"{label} appears {labels.count(label)} "
+                                       f"times; it {'must' if must else 'should'} appear once (RFC 8493 §2.2.2)",
+                                       Severity.ERROR if must else Severity.WARNING))
     values = dict(contents.info)
     date = values.get("Bagging-Date")
     if date is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
-        problems.append(BagProblem("bag-info.txt", "bagging-date", f"Bagging-Date {date!r} is not YYYY-MM-DD",
+        problems.append(BagProblem(contents.info_name, "bagging-date", f"Bagging-Date {date!r} is not YYYY-MM-DD",
                                    Severity.WARNING))
     oxum = [value for label, value in contents.info if label == "Payload-Oxum"]
     return problems + [p for value in dict.fromkeys(oxum) for p in _oxum_problems(value, contents, present)]
@@ -348,7 +338,7 @@ def _info_problems(contents: _Contents, present: Mapping[str, int]) -> list[BagP
 def _oxum_problems(value: str, contents: _Contents, present: Mapping[str, int]) -> list[BagProblem]:
     parsed = parse_oxum(value)
     if parsed is None:
-        return [BagProblem("bag-info.txt", "oxum-format", f"Payload-Oxum {value!r} is not <octets>.<files>")]
+        return [BagProblem(contents.info_name, "oxum-format", f"Payload-Oxum {value!r} is not <octets>.<files>")]
     payload = {p: s for p, s in present.items() if p.startswith(PAYLOAD)}
     pending = [e for e in contents.fetch if e.path not in payload]
     if any(e.length is None for e in pending):
@@ -357,7 +347,7 @@ def _oxum_problems(value: str, contents: _Contents, present: Mapping[str, int]) 
     files = len(payload) + len({e.path for e in pending})
     if (octets, files) == parsed:
         return []
-    return [BagProblem("bag-info.txt", "oxum-mismatch", f"Payload-Oxum {value} but the payload is "
+    return [BagProblem(contents.info_name, "oxum-mismatch", f"Payload-Oxum {value} but the payload is "
                                                         f"{octets}.{files} ({octets} bytes in {files} files)")]
 
 

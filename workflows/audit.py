@@ -141,7 +141,7 @@ def _selected_copies(settings: Settings, options: AuditOptions) -> tuple[Archive
 
 def audit_bag(path: Path, *, workers: int = 2, max_rate: float | None = None,
               settings: Settings | None = None) -> BagCheck:
-    """Check any bag on disk strictly against RFC 8493 (see pipeline/fixity_bag.py).
+    """Check any bag on disk by the rules of the BagIt version it declares (pipeline/fixity_bag.py).
 
     fetch.txt entries naming files of our own AIP versions are looked up in our storage
     (``settings``), never fetched from anywhere (workflows/audit_holey.py).
