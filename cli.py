@@ -63,7 +63,7 @@ for command in (
     storage.replicate, storage.export, storage.restore, storage.status, storage.catalogue,
     audit.audit_command,
     serving.serve_command, serving.token, serving.search, serving.index_command,
-    conservation.repair, conservation.user,
+    conservation.repair, conservation.user, conservation.staff_log,
     config.config,
 ):
     cli.add_command(command)

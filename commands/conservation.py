@@ -151,13 +151,41 @@ def repair_report(settings: Settings, item: str, output: Path | None) -> None:
         click.echo(text, nl=False)
 
 
+@repair.command("reindex")
+@pass_settings
+def repair_reindex(settings: Settings) -> None:
+    """Rebuild the record index (conservation.sqlite) from the records in the AIPs, then swap it in.
+
+    The AIPs are the record of truth; run this when the index is damaged or lost. A crash
+    part-way leaves the old index in place.
+
+    \b
+    Example:
+      shuying repair reindex
+    """
+    from pipeline.errors import StorageError
+    from workflows.conservation_store import reindex_records
+
+    report = reindex_records(settings)
+    for problem in report.problems:
+        click.echo(f"not indexed: {problem}", err=True)
+    click.echo(f"Indexed {report.records} record(s), {report.revisions} revision(s) of {report.items} item(s)")
+    if not report.ok:
+        raise StorageError(f"{len(report.problems)} item(s) have records that could not be read; "
+                           "run `shuying repair reindex` again when their locations are back")
+
+
 @click.group()
 def user() -> None:
     """Staff accounts for the web form (/staff): technician, conservator, archivist, admin.
 
+    Disabling an account or resetting its password ends its logins at once. Every change
+    is written to the staff log (`shuying log`).
+
     \b
     Example:
       shuying user add zhang --role conservator --display-name 张修
+      shuying user disable zhang
     """
 
 
@@ -176,16 +204,27 @@ def user_add(settings: Settings, name: str, role: str, display_name: str, passwo
     Example:
       shuying user add zhang --role conservator --display-name 张修
     """
-    from iiif_server.staff import AccountStore, Role, accounts_path
+    from iiif_server.staff import (
+        COMMAND_LINE,
+        AccountStore,
+        Role,
+        StaffLog,
+        accounts_path,
+        log_path,
+    )
 
+    account = AccountStore(accounts_path(settings.home)).add_user(name, Role(role), _password(password_file),
+                                                                  display_name=display_name)
+    StaffLog(log_path(settings.home)).append(COMMAND_LINE, "user-add", name, detail=account.role.value)
+    click.echo(f"Made {account.role.value} account {account.name}")
+
+
+def _password(password_file: Path | None) -> str:
+    """The first line of ``password_file``, or a password typed twice at a hidden prompt."""
     if password_file:
         lines = password_file.read_text(encoding="utf-8").splitlines()
-        password = lines[0] if lines else ""
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    account = AccountStore(accounts_path(settings.home)).add_user(name, Role(role), password,
-                                                                  display_name=display_name)
-    click.echo(f"Made {account.role.value} account {account.name}")
+        return lines[0] if lines else ""
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
 @user.command("list")
@@ -202,3 +241,105 @@ def user_list(settings: Settings) -> None:
     for account in AccountStore(accounts_path(settings.home)).accounts():
         click.echo(f"{account.name}  {account.role.value}  {account.display_name}"
                    f"{'  (disabled)' if account.disabled else ''}")
+
+
+@user.command("disable")
+@click.argument("name")
+@pass_settings
+def user_disable(settings: Settings, name: str) -> None:
+    """Disable the account NAME: its logins end at once and it cannot log in until enabled.
+
+    Its staff tokens (`shuying token list`) are separate: revoke them with `shuying token revoke --user NAME`.
+
+    \b
+    Example:
+      shuying user disable zhang
+    """
+    from iiif_server.staff import COMMAND_LINE, AccountStore, StaffLog, accounts_path, log_path
+
+    ended = AccountStore(accounts_path(settings.home)).set_disabled(name, True) + _end_web_logins(settings, name)
+    staff_log = StaffLog(log_path(settings.home))
+    staff_log.append(COMMAND_LINE, "user-disable", name)
+    if ended:
+        staff_log.append(COMMAND_LINE, "session-ended", name, detail=f"{ended} login(s), by user disable")
+    click.echo(f"Disabled {name}; ended {ended} login(s)")
+
+
+@user.command("enable")
+@click.argument("name")
+@pass_settings
+def user_enable(settings: Settings, name: str) -> None:
+    """Let the disabled account NAME log in again.
+
+    \b
+    Example:
+      shuying user enable zhang
+    """
+    from iiif_server.staff import COMMAND_LINE, AccountStore, StaffLog, accounts_path, log_path
+
+    AccountStore(accounts_path(settings.home)).set_disabled(name, False)
+    StaffLog(log_path(settings.home)).append(COMMAND_LINE, "user-enable", name)
+    click.echo(f"Enabled {name}")
+
+
+@user.command("reset-password")
+@click.argument("name")
+@click.option("--password-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Read the new password from the first line of this file instead of a prompt.")
+@pass_settings
+def user_reset_password(settings: Settings, name: str, password_file: Path | None) -> None:
+    """Give the account NAME a new password (asked for twice unless --password-file); its logins end.
+
+    \b
+    Example:
+      shuying user reset-password zhang
+    """
+    from iiif_server.staff import COMMAND_LINE, AccountStore, StaffLog, accounts_path, log_path
+
+    ended = AccountStore(accounts_path(settings.home)).reset_password(name, _password(password_file))
+    ended += _end_web_logins(settings, name)
+    staff_log = StaffLog(log_path(settings.home))
+    staff_log.append(COMMAND_LINE, "user-reset-password", name)
+    if ended:
+        staff_log.append(COMMAND_LINE, "session-ended", name, detail=f"{ended} login(s), by password reset")
+    click.echo(f"New password for {name}; ended {ended} login(s)")
+
+
+def _end_web_logins(settings: Settings, name: str) -> int:
+    """Revoke the IIIF login cookies the staff form gave ``name`` (and their viewer tokens)."""
+    from iiif_server.config import load_server_options
+    from iiif_server.tokens import TokenStore
+
+    return TokenStore(load_server_options(settings).auth_path(settings.home)).revoke_sessions(name)
+
+
+@click.command("log")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Only entries on or after this day (YYYY-MM-DD, local time).")
+@click.option("--user", default=None, help="Only entries by or about this user.")
+@click.option("--action", default=None, help="Only this action, e.g. login-failed, record-sign-off, token-create.")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as a JSON array.")
+@pass_settings
+def staff_log(settings: Settings, since, user: str | None, action: str | None, as_json: bool) -> None:
+    """Print the staff log: logins, account and token changes, record saves and sign-offs; newest last.
+
+    The log is append-only (<home>/staff-log.sqlite): the database refuses to change or delete an entry.
+
+    \b
+    Example:
+      shuying log --since 2025-03-01 --user zhang
+      shuying log --action login-failed --json
+    """
+    from iiif_server.staff import StaffLog, log_path
+    from pipeline.staff_log import ACTIONS, entries_json, format_entry
+
+    if action and action not in ACTIONS:
+        raise click.BadParameter(f"{action!r} is not one of {', '.join(ACTIONS)}", param_hint="--action")
+    entries = StaffLog(log_path(settings.home)).entries(since=since.timestamp() if since else None, user=user,
+                                                        action=action)
+    if as_json:
+        click.echo(entries_json(entries))
+        return
+    for entry in entries:
+        click.echo(format_entry(entry))
+    click.echo(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}", err=True)

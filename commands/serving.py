@@ -95,6 +95,7 @@ def token_create(settings: Settings, user: str, expires: str, note: str) -> None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--expires") from None
     issued = TokenStore(load_server_options(settings).auth_path(settings.home)).create(user, lifetime, note=note)
+    _log_token(settings, "token-create", user, f"token {issued.record.id}, expires {_local_time(issued.record.expires)}")
     click.echo(issued.secret)
     click.echo(f"Token {issued.record.id} for {user}, valid until {_local_time(issued.record.expires)}. "
                "Keep it now: it is not shown again.", err=True)
@@ -144,7 +145,15 @@ def token_revoke(settings: Settings, token_id: str | None, user: str | None) -> 
         raise click.UsageError("give a token id or --user NAME (one of them)")
     store = TokenStore(load_server_options(settings).auth_path(settings.home))
     count = store.revoke(token_id) if token_id else store.revoke_user(user or "")
+    _log_token(settings, "token-revoke", user or "", f"token {token_id}" if token_id else "every token of the user")
     click.echo(f"Revoked {count} token(s), including logins and viewer tokens made from them.")
+
+
+def _log_token(settings: Settings, action: str, user: str, detail: str) -> None:
+    """Write a token change to the staff log (`shuying log`)."""
+    from iiif_server.staff import COMMAND_LINE, StaffLog, log_path
+
+    StaffLog(log_path(settings.home)).append(COMMAND_LINE, action, user, detail=detail)
 
 
 def _local_time(timestamp: float) -> str:

@@ -123,15 +123,22 @@ def catalogue() -> None:
 @catalogue.command("rebuild")
 @pass_settings
 def catalogue_rebuild(settings: Settings) -> None:
-    """Rebuild the catalogue from what is in storage (bags and event records).
+    """Rebuild the catalogue from what is in storage (bags and event records), then the conservation index.
+
+    The conservation index is derived from the records in the stored AIP versions, so it
+    is rebuilt from the new catalogue too (as `shuying repair reindex` does).
 
     \b
     Example:
       shuying catalogue rebuild
     """
     from workflows.catalogue_ops import rebuild_catalogue
+    from workflows.conservation_store import reindex_records
 
     report = rebuild_catalogue(settings)
     click.echo(f"Catalogue rebuilt: {report.versions} AIP versions, {report.copies} copies, {report.events} events")
-    if not report.ok:
-        fail(list(report.problems), ExitCode.FAILED)
+    records = reindex_records(settings)
+    click.echo(f"Conservation index rebuilt: {records.records} records, {records.revisions} revisions")
+    problems = [*report.problems, *(f"conservation index: {p}" for p in records.problems)]
+    if problems:
+        fail(problems, ExitCode.FAILED)

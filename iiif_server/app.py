@@ -50,6 +50,7 @@ from iiif_server.search import SearchConfig, SearchService
 from iiif_server.staff import ConservationDesk, staff_routes
 from iiif_server.tokens import TokenStore
 from iiif_server.viewer import ViewerService
+from pipeline.staff_log import StaffLog, log_path
 from storage_config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def create_app(settings: Settings, options: ServerOptions | None = None,
     viewer = ViewerService(store, manifests, policy, mirador_js=options.mirador_js,
                            default_language=options.viewer_language, max_age=options.max_age)
     auth = AuthService(store, policy, tokens, AuthConfig(settings.base_url, options.session_lifetime,
-                                                         options.viewer_token_lifetime, options.token_origins))
+                                                         options.viewer_token_lifetime, options.token_origins),
+                       StaffLog(log_path(settings.home)))
     search = SearchService(store, policy, SearchConfig(settings.base_url, options.search_path(settings.home),
                                                        options.max_search_hits, options.max_age))
     browse = BrowseService(store, manifests, policy, BrowseConfig(settings.base_url, options.search_path(settings.home)))

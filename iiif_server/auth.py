@@ -10,9 +10,11 @@
     /auth/probe/{identifier} probe service of one image: 200 if the requester gets it in
                              full, 401 (in the body) if only reduced
 
-Real accounts come later; today a staff member logs in by pasting a token made with
-``shuying token create``. The cookie is SameSite=Lax, so a page on another site can
-neither use it nor obtain a viewer token through an iframe.
+Here a staff member logs in by pasting a token made with ``shuying token create`` (the
+/staff form has name and password accounts). The cookie is SameSite=Lax, so a page on
+another site can neither use it nor obtain a viewer token through an iframe. Failed
+token logins are throttled per client address (429 with Retry-After) and, given a staff
+log, logins and logouts are written to it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -30,7 +33,9 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from iiif_server.access import SESSION_COOKIE, AccessPolicy, Grant
 from iiif_server.errors import BadRequest, Forbidden
 from iiif_server.published import PublishedStore, image_parts, missing, parse_identifier
+from iiif_server.staff.throttle import ADDRESS_THROTTLE
 from iiif_server.tokens import TokenKind, TokenStore
+from pipeline.staff_log import StaffLog
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +109,13 @@ def probe_service(base_url: str, identifier: str) -> dict[str, Any]:
 class AuthService:
     """Answer the login, token, logout and probe routes."""
 
-    def __init__(self, store: PublishedStore, policy: AccessPolicy, tokens: TokenStore, config: AuthConfig) -> None:
+    def __init__(self, store: PublishedStore, policy: AccessPolicy, tokens: TokenStore, config: AuthConfig,
+                 staff_log: StaffLog | None = None) -> None:
         self.store = store
         self.policy = policy
         self.tokens = tokens
         self.config = config
+        self.staff_log = staff_log
 
     async def login_page(self, request: Request) -> Response:
         """Return the login form (GET /auth/login)."""
@@ -121,12 +128,18 @@ class AuthService:
         """Check a staff token and set the login cookie (POST /auth/login)."""
         self._same_origin(request)
         form = await read_form(request)
+        address = request.client.host if request.client else ""
+        wait = ADDRESS_THROTTLE.retry_after(self.tokens.failed_logins(address, ADDRESS_THROTTLE.window),
+                                            self.tokens.clock())
+        if wait:
+            return self._refused(form, address, wait)
         record = self.tokens.verify(form.get("token", "").strip())
         if record is None or record.kind is not TokenKind.STAFF:
-            message = "<p role=alert>權杖無效、過期或已撤銷。The token is unknown, expired or revoked.</p>"
-            return self._form(message, form.get("origin", ""), form.get("next", ""), 401)
+            self.tokens.record_failed_login(address, ADDRESS_THROTTLE.window)
+            return self._refused(form, address, 0.0)
         session = self.tokens.create(record.user, self.config.session_lifetime, kind=TokenKind.SESSION,
                                      parent=record, note="web login")
+        self._log(record.user, "login", address, f"token {record.id}")
         log.info("staff login: %s (token %s, session %s)", record.user, record.id, session.record.id)
         response = self._after_login(form)
         response.set_cookie(SESSION_COOKIE, session.secret, max_age=int(session.record.expires - session.record.created),
@@ -157,6 +170,7 @@ class AuthService:
         session = self.tokens.verify(request.cookies.get(SESSION_COOKIE, ""))
         if session is not None and session.kind is TokenKind.SESSION:
             self.tokens.revoke(session.id)
+            self._log(session.user, "logout", request.client.host if request.client else "", f"session {session.id}")
             log.info("staff logout: %s (session %s)", session.user, session.id)
         response = HTMLResponse(PAGE.format(title="登出 Logged out", body="<p>已登出。Logged out.</p>" + CLOSE_WINDOW),
                                 headers=FRAME_DENY)
@@ -177,6 +191,21 @@ class AuthService:
         if decision.grant is Grant.REDUCED:
             result.update(status=401, heading=REDUCED_HEADING, note=REDUCED_NOTE)
         return JSONResponse(result, headers={**NO_STORE, "Vary": "Authorization, Cookie"})
+
+    def _refused(self, form: dict[str, str], address: str, wait: float) -> Response:
+        """401 for a bad token; 429 with Retry-After while this address is locked (the token unchecked)."""
+        self._log("?", "login-throttled" if wait else "login-failed", address, "token login")
+        if not wait:
+            message = "<p role=alert>權杖無效、過期或已撤銷。The token is unknown, expired or revoked.</p>"
+            return self._form(message, form.get("origin", ""), form.get("next", ""), 401)
+        message = "<p role=alert>嘗試過多，請稍後再試。Too many attempts; try again later.</p>"
+        response = self._form(message, form.get("origin", ""), form.get("next", ""), 429)
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
+
+    def _log(self, actor: str, action: str, address: str, detail: str) -> None:
+        if self.staff_log is not None:
+            self.staff_log.append(actor, action, address=address, detail=detail)
 
     def _form(self, message: str, origin: str, next_path: str, status: int) -> Response:
         body = LOGIN_FORM.format(message=message, origin=html.escape(origin), next=html.escape(next_path))

@@ -9,6 +9,7 @@ stored, so a copy of the database gives nobody access. Three kinds share one tab
 
 A session or viewer token names its parent and never outlives it; revoking a token
 revokes everything issued from it. Several server processes share the file (WAL).
+Failed token logins are counted per client address, so /auth/login can throttle them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     note    TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS tokens_parent ON tokens (parent);
+CREATE TABLE IF NOT EXISTS login_failures (address TEXT NOT NULL, at REAL NOT NULL);
 """
 COLUMNS = "id, user, kind, parent, created, expires, revoked, note"
 # Not a backup: one would bring back tokens revoked since it was made.
@@ -164,6 +166,27 @@ class TokenStore:
             if not ids:
                 raise TokenError(self.path, f"user {user!r} has no tokens")
             return self._revoke_tree(db, ids)
+
+    def revoke_sessions(self, user: str) -> int:
+        """Revoke the web logins of ``user`` and their viewer tokens (not staff tokens); return how many."""
+        with self._durable() as db:
+            ids = [row[0] for row in db.execute("SELECT id FROM tokens WHERE user = ? AND kind = ? AND revoked IS NULL",
+                                                (user, TokenKind.SESSION.value))]
+            return self._revoke_tree(db, ids) if ids else 0
+
+    def failed_logins(self, address: str, window: float) -> list[float]:
+        """Return when logins from ``address`` failed in the last ``window`` seconds."""
+        with translated(self.database):
+            rows = self._db().execute("SELECT at FROM login_failures WHERE address = ? AND at > ?",
+                                      (address, self.clock() - window)).fetchall()
+        return [row[0] for row in rows]
+
+    def record_failed_login(self, address: str, keep: float) -> None:
+        """Count a failed login from ``address``; forget failures older than ``keep`` seconds."""
+        now = self.clock()
+        with self._transaction() as db:
+            db.execute("DELETE FROM login_failures WHERE at < ?", (now - keep,))
+            db.execute("INSERT INTO login_failures VALUES (?, ?)", (address, now))
 
     def tokens(self, *, include_inactive: bool = False, kinds: tuple[TokenKind, ...] = (TokenKind.STAFF,)
                ) -> list[TokenRecord]:

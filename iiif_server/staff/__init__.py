@@ -9,6 +9,7 @@ from __future__ import annotations
 from iiif_server.staff.accounts import Account, AccountError, AccountStore, Role
 from iiif_server.staff.desk import ConservationDesk
 from iiif_server.staff.routes import StaffConfig, accounts_path, staff_routes
+from pipeline.staff_log import COMMAND_LINE, StaffLog, log_path
 
-__all__ = ["Account", "AccountError", "AccountStore", "ConservationDesk", "Role", "StaffConfig", "accounts_path",
-           "staff_routes"]
+__all__ = ["COMMAND_LINE", "Account", "AccountError", "AccountStore", "ConservationDesk", "Role", "StaffConfig",
+           "StaffLog", "accounts_path", "log_path", "staff_routes"]

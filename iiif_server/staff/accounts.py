@@ -3,8 +3,9 @@
 Passwords are stored as scrypt hashes (memory-hard: N=2^15, r=8 takes 32 MiB and about
 0.1 s per try), with the parameters in the stored string so they can be raised later.
 A session is a random secret in a cookie; only its SHA-256 is stored, with its expiry
-and the CSRF token of its forms. Five wrong passwords in 15 minutes lock an account for
-15 minutes. Accounts are made with ``shuying user add``.
+and the CSRF token of its forms. Failed logins are throttled per account and per client
+address (iiif_server/staff/throttle.py). Accounts are made with ``shuying user add``; disabling
+one or resetting its password ends its sessions at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from iiif_server.staff.throttle import ACCOUNT_THROTTLE, ADDRESS_THROTTLE, Throttle
 from pipeline.errors import ExitCode, ShuyingError
 from pipeline.sqlite_db import Database, session
 
@@ -32,7 +34,7 @@ USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # the same names as
 MIN_PASSWORD = 10
 SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P = 15, 8, 1
 SCRYPT_MAXMEM = 64 * 1024 * 1024
-MAX_FAILURES, FAILURE_WINDOW = 5, 15 * 60.0
+FAILURE_WINDOW = max(ACCOUNT_THROTTLE.window, ADDRESS_THROTTLE.window)  # failures older than this are deleted
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY,
@@ -50,6 +52,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS failures (name TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS address_failures (address TEXT NOT NULL, at REAL NOT NULL);
 """
 REMEDY = ("restore it from a backup, or delete it (with its -wal and -shm files) and make the accounts again "
           "with `shuying user add`")
@@ -93,6 +96,14 @@ class Account:
     def can_create(self) -> bool:
         """Tell whether this account may make conservation records."""
         return self.role in (Role.CONSERVATOR, Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """The answer to a login: the account, or None and how long to wait (0 if merely wrong)."""
+
+    account: Account | None
+    retry_after: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -166,20 +177,51 @@ class AccountStore:
 
     def authenticate(self, name: str, password: str) -> Account | None:
         """Return the account if the password is right; None otherwise (also while it is locked)."""
+        return self.check_login(name, password).account
+
+    def check_login(self, name: str, password: str, address: str = "") -> LoginAttempt:
+        """Check a login from a client ``address``; while the account or address is locked, say how long to wait.
+
+        A locked attempt looks the same whether the account exists or not, and is not checked.
+        """
         now = self.clock()
         with self._db() as db:
             row = db.execute("SELECT password FROM accounts WHERE name = ? AND disabled = 0", (name,)).fetchone()
-            recent = db.execute("SELECT COUNT(*) FROM failures WHERE name = ? AND at > ?",
-                                (name, now - FAILURE_WINDOW)).fetchone()[0]
+            wait = max(_wait(db, ACCOUNT_THROTTLE, "failures", "name", name, now),
+                       _wait(db, ADDRESS_THROTTLE, "address_failures", "address", address, now) if address else 0.0)
+        if wait > 0:
+            log.info("staff login of %r from %s refused: locked for %.0f s", name, address or "?", wait)
+            return LoginAttempt(None, wait)
         # An unknown name costs the same scrypt as a known one: timing tells nothing.
         matched = check_password(password, row[0] if row else self._dummy_hash())
-        if row and matched and recent < MAX_FAILURES:
-            return self.account(name)
+        if row and matched:
+            with self._db() as db:
+                db.execute("DELETE FROM failures WHERE name = ?", (name,))
+            return LoginAttempt(self.account(name))
+        self._record_failure(name, address, now)
+        log.info("staff login refused for %r from %s", name, address or "?")
+        return LoginAttempt(None)
+
+    def set_disabled(self, name: str, disabled: bool) -> int:
+        """Disable or enable an account; disabling ends its sessions. Return how many sessions ended."""
         with self._db() as db:
-            db.execute("DELETE FROM failures WHERE at < ?", (now - FAILURE_WINDOW,))
-            db.execute("INSERT INTO failures VALUES (?, ?)", (name, now))
-        log.info("staff login refused for %r%s", name, " (locked)" if recent >= MAX_FAILURES else "")
-        return None
+            self._require(db, name)
+            db.execute("UPDATE accounts SET disabled = ? WHERE name = ?", (int(disabled), name))
+            ended = db.execute("DELETE FROM sessions WHERE name = ?", (name,)).rowcount if disabled else 0
+        log.info("staff account %s %s", name, "disabled" if disabled else "enabled")
+        return ended
+
+    def reset_password(self, name: str, password: str) -> int:
+        """Give an account a new password and end its sessions; return how many ended."""
+        self._check_password(password)
+        stored = hash_password(password, log2_n=self.log2_n)
+        with self._db() as db:
+            self._require(db, name)
+            db.execute("UPDATE accounts SET password = ? WHERE name = ?", (stored, name))
+            db.execute("DELETE FROM failures WHERE name = ?", (name,))
+            ended = db.execute("DELETE FROM sessions WHERE name = ?", (name,)).rowcount
+        log.info("staff account %s: password reset", name)
+        return ended
 
     def start_session(self, account: Account, lifetime: float) -> tuple[str, Session]:
         """Open a session for ``account``; return its secret (for the cookie) and the session."""
@@ -208,6 +250,18 @@ class AccountStore:
         with self._db() as db:
             db.execute("DELETE FROM sessions WHERE hash = ?", (_sha256(secret),))
 
+    def _record_failure(self, name: str, address: str, now: float) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM failures WHERE at < ?", (now - FAILURE_WINDOW,))
+            db.execute("DELETE FROM address_failures WHERE at < ?", (now - FAILURE_WINDOW,))
+            db.execute("INSERT INTO failures VALUES (?, ?)", (name, now))
+            if address:
+                db.execute("INSERT INTO address_failures VALUES (?, ?)", (address, now))
+
+    def _require(self, db: sqlite3.Connection, name: str) -> None:
+        if not db.execute("SELECT 1 FROM accounts WHERE name = ?", (name,)).fetchone():
+            raise AccountError(self.path, f"no user {name!r} (see `shuying user list`)")
+
     def _check_password(self, password: str) -> None:
         if len(password) < MIN_PASSWORD:
             raise AccountError(self.path, f"a password needs at least {MIN_PASSWORD} characters")
@@ -226,6 +280,12 @@ class AccountStore:
 
 def _account(row: tuple) -> Account:
     return Account(row[0], Role(row[1]), row[2], row[3], bool(row[4]))
+
+
+def _wait(db: sqlite3.Connection, throttle: Throttle, table: str, column: str, key: str, now: float) -> float:
+    """Seconds ``key`` must wait, from its failures in ``table`` (a name or an address)."""
+    rows = db.execute(f"SELECT at FROM {table} WHERE {column} = ? AND at > ?", (key, now - throttle.window))
+    return throttle.retry_after([row[0] for row in rows], now)
 
 
 def _scrypt(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:

@@ -6,7 +6,7 @@ the app passes in an object with these methods — ``workflows.conservation.Work
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,9 +14,16 @@ from pipeline.conservation import ItemDescription, RecordHistory, SavedRevision,
 
 
 class ItemChoice(Protocol):
-    item_id: str
-    description: str
-    version: int
+    """An item offered for a new record; read-only, so a frozen dataclass is one."""
+
+    @property
+    def item_id(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
 
 
 class ConservationDesk(Protocol):
@@ -24,7 +31,7 @@ class ConservationDesk(Protocol):
 
     def vocabularies(self) -> Vocabularies: ...
 
-    def items(self) -> list[ItemChoice]: ...
+    def items(self) -> Sequence[ItemChoice]: ...
 
     def describe(self, item_id: str) -> ItemDescription: ...
 

@@ -15,16 +15,21 @@ Logging in sets two cookies: ``shuying_staff`` (this form's session, path /staff
 SameSite=Strict) and, when the server has a token store, the IIIF login cookie, so the
 page thumbnails of restricted and staff-only books load too. Every POST needs the
 session's CSRF token in the form and, if the browser sends an Origin, this server's.
-Saving runs in a worker thread: it makes and stores a new AIP version.
+Saving runs in a worker thread: it makes and stores a new AIP version. Logins (failed and
+throttled ones too: 429 with Retry-After), logouts, saves and sign-offs go into the staff
+log (iiif_server/staff/audit_log.py).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import math
 import secrets
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,17 +44,19 @@ from starlette.routing import Route
 
 from iiif_server.access import SESSION_COOKIE as IIIF_COOKIE
 from iiif_server.staff import pages
-from iiif_server.staff.accounts import AccountStore, Role, Session
+from iiif_server.staff.accounts import USER_NAME, AccountStore, Role, Session
 from iiif_server.staff.desk import ConservationDesk
 from iiif_server.staff.form import FormFields, form_record, safe_file_name
 from iiif_server.tokens import TokenKind, TokenStore
 from pipeline.conservation import (
+    DuplicateRecordError,
     RecordError,
     RecordHistory,
     RevisionConflictError,
     UnknownRecordError,
 )
 from pipeline.errors import ImageError, ShuyingError
+from pipeline.staff_log import StaffLog, log_path
 from storage_config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,9 +81,10 @@ def accounts_path(home: Path) -> Path:
 
 
 def staff_routes(settings: Settings, desk: ConservationDesk, tokens: TokenStore | None = None,
-                 config: StaffConfig = StaffConfig()) -> list[Route]:
+                 config: StaffConfig = StaffConfig(), clock: Callable[[], float] = time.time) -> list[Route]:
     """Return the /staff routes, saving through ``desk`` (see iiif_server/staff/desk.py)."""
-    staff = StaffPages(settings, desk, AccountStore(accounts_path(settings.home)), tokens, config)
+    staff = StaffPages(settings, desk, AccountStore(accounts_path(settings.home), clock), tokens, config,
+                       StaffLog(log_path(settings.home), clock))
     return [
         Route("/staff", staff.home), Route("/staff/", staff.home),
         Route("/staff/login", staff.login_page, methods=["GET"]), Route("/staff/login", staff.login, methods=["POST"]),
@@ -104,8 +112,9 @@ class StaffPages:
     """The endpoints; each checks the session first."""
 
     def __init__(self, settings: Settings, desk: ConservationDesk, accounts: AccountStore, tokens: TokenStore | None,
-                 config: StaffConfig) -> None:
+                 config: StaffConfig, staff_log: StaffLog) -> None:
         self.settings, self.desk, self.accounts, self.tokens, self.config = settings, desk, accounts, tokens, config
+        self.staff_log = staff_log
         self.secure = settings.base_url.startswith("https:")
         base = urlsplit(settings.base_url)
         self.headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
@@ -128,11 +137,11 @@ class StaffPages:
             fields = {k: str(v) for k, v in form.items()}
         if not self._same_origin(request) or not _same(fields.get("csrf", ""), request.cookies.get(LOGIN_COOKIE, "")):
             return await self.login_page(request, "表单已过期，请重试。The form expired; try again.", 403)
-        account = await run_in_threadpool(self.accounts.authenticate, fields.get("user", ""),
-                                          fields.get("password", ""))
+        name, address = fields.get("user", ""), client_address(request)
+        attempt = await run_in_threadpool(self.accounts.check_login, name, fields.get("password", ""), address)
+        account = attempt.account
         if account is None:
-            return await self.login_page(request, "用户名或密码错误（或尝试过多）。Wrong user name or password "
-                                                  "(or too many attempts).", 401)
+            return await self._login_refused(request, name, attempt.retry_after)
         secret, session = self.accounts.start_session(account, self.config.session_lifetime)
         next_path = fields.get("next", "")
         target = next_path if next_path.startswith(f"{pages.STAFF}/") and "//" not in next_path else \
@@ -142,7 +151,19 @@ class StaffPages:
                             httponly=True, samesite="strict", secure=self.secure)
         response.delete_cookie(LOGIN_COOKIE, path=pages.STAFF)
         self._iiif_login(response, session)
+        self.staff_log.append(account.name, "login", address=address, detail="staff form")
         log.info("staff login: %s (%s)", account.name, account.role.value)
+        return response
+
+    async def _login_refused(self, request: Request, name: str, retry_after: float) -> Response:
+        """401 for a wrong name or password, 429 while locked: the same words whether the account exists or not."""
+        typed = name if USER_NAME.fullmatch(name) else "?"  # not a password typed into the name field
+        action = "login-throttled" if retry_after else "login-failed"
+        self.staff_log.append(typed, action, address=client_address(request), detail="staff form")
+        if not retry_after:
+            return await self.login_page(request, "用户名或密码错误。Wrong user name or password.", 401)
+        response = await self.login_page(request, "尝试过多，请稍后再试。Too many attempts; try again later.", 429)
+        response.headers["Retry-After"] = str(math.ceil(retry_after))
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -152,6 +173,7 @@ class StaffPages:
         if session is not None and self._csrf_ok(request, csrf, session):
             self.accounts.end_session(request.cookies.get(STAFF_COOKIE, ""))
             self._iiif_logout(request)
+            self.staff_log.append(session.account.name, "logout", address=client_address(request))
         response = RedirectResponse(f"{pages.STAFF}/login", status_code=303)
         response.delete_cookie(STAFF_COOKIE, path=pages.STAFF)
         response.delete_cookie(IIIF_COOKIE, path="/")
@@ -284,12 +306,24 @@ class StaffPages:
             return await self._form(session, item_id, data, [problem, *again], action, _based_on(fields, history), 400)
         except RevisionConflictError as exc:
             return self._message(session, 409, f"冲突 Conflict: {exc}")
+        except DuplicateRecordError as exc:  # the form sent twice: the first one was saved
+            return self._message(session, 409, f"已保存 Already saved: {exc}")
         except ShuyingError as exc:
             log.error("saving a conservation record failed: %s", exc)
             return self._message(session, 500, f"保存失败 Not saved: {exc}")
         record = saved.record
+        self._log_saved(session, history, record.record_id, record.revision, record.signed_off)
         query = urlencode({"item": record.item_id, "saved": record.record_id})
         return RedirectResponse(f"{pages.STAFF}/records?{query}", status_code=303)
+
+    def _log_saved(self, session: Session, history: RecordHistory | None, record_id: str, revision: int,
+                   signed_off: bool) -> None:
+        """Log a save or amendment, and a sign-off when this revision is the one that signs the record off."""
+        name = session.account.name
+        self.staff_log.append(name, "record-save" if history is None else "record-amend", record_id,
+                              detail=f"revision {revision}")
+        if signed_off and not (history and history.current.record.signed_off):
+            self.staff_log.append(name, "record-sign-off", record_id, detail=f"revision {revision}")
 
     async def _form(self, session: Session, item_id: str, values: dict[str, Any], errors: list[str], action: str,
                     revision: int = 0, status: int = 200) -> Response:
@@ -354,6 +388,11 @@ class StaffPages:
 
     def _message(self, session: Session, status: int, text: str) -> HTMLResponse:
         return self._page(f"{status}", pages.message_body(text), session, status)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a proxy, as the proxy headers give it)."""
+    return request.client.host if request.client else ""
 
 
 async def _save_uploads(items: list[tuple[str, Any]], folder: Path, taken: set[str]) -> dict[str, tuple[str, Path]]:
