@@ -13,6 +13,14 @@ Saving a revision (from ``shuying repair`` or the staff web form):
    and replicates it like any other;
 4. only then is the revision added to the record index (``<home>/conservation.sqlite``).
 
+A save killed at any step leaves the record either nowhere or everywhere: before step 3
+records the version in the catalogue nothing is visible (the scratch files and the staged
+bag are swept by the next save); after it, the next conservation command finishes what
+was left — it stores a version recorded but stored nowhere from its staged bag, and
+indexes the records of versions stored after the last indexed one
+(:func:`workflows.conservation_store.reconcile_records`). Adding a record already saved
+(a retried add) is refused with the id it was saved as, so a retry never duplicates it.
+
 Paths in the AIP: ``data/conservation/<id>/r<revision>.json`` and
 ``data/conservation/<id>/r<revision>/<image file>``; an image kept from an earlier
 revision keeps its path (and is fetched from the version that stored it).
@@ -21,13 +29,11 @@ revision keeps its path (and is fetched from the version that stored it).
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import logging
 import os
-import tempfile
-import time
+import secrets
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -36,9 +42,11 @@ from typing import Any
 
 from lxml import etree
 
+from pipeline.atomic import TMP_MARK, remove, sweep_stale
 from pipeline.checksums import Digests, digest_file
 from pipeline.conservation import (
     ConservationRecord,
+    DuplicateRecordError,
     ItemDescription,
     RecordError,
     RecordHistory,
@@ -58,20 +66,30 @@ from pipeline.errors import StorageError
 from pipeline.images import probe_image, verify_decodes
 from pipeline.mets import PayloadFile, serialize_mets
 from pipeline.validation import parse_xml_safely, validate_xml
-from storage_config.catalogue import FileRecord
 from storage_config.settings import Settings
 from workflows.archive import Archive, open_archive
-from workflows.catalogue_ops import METS_PATH, aip_key
-from workflows.conservation_store import RecordStore
+from workflows.catalogue_ops import METS_PATH
+from workflows.conservation_store import (
+    LOCK_TIMEOUT,
+    STORE_FILE,
+    RecordStore,
+    read_verified,
+    reconcile_records,
+    record_store,
+    workshop_lock,
+)
 from workflows.export import holders
+from workflows.replicate import below_policy, replicate_archive
 from workflows.versions import new_version
 
 log = logging.getLogger(__name__)
 
-STORE_FILE = "conservation.sqlite"
+__all__ = ["LOCK_TIMEOUT", "STORE_FILE", "DuplicateRecordError", "Workshop", "add_record", "amend_record",
+           "describe", "item_report", "list_items", "list_records", "record_image", "show_record", "vocabularies"]
+
 VOCABULARY_DIR = "vocabularies"
-LOCK_TIMEOUT = 600.0  # seconds a save waits for another to finish storing its AIP version
 CLI_USER = "command line"
+SCRATCH = "conservation"  # <work>/conservation.tmp-<host>-<pid>-<random>: one save's temporary files
 
 
 @dataclass(frozen=True)
@@ -102,7 +120,9 @@ def add_record(settings: Settings, item_id: str, data: Mapping[str, Any], images
         raise RecordError(document, [f"item: the record names {data['item']!r} but is added to {item_id!r}"])
     record = parse_record({**data, "item": item_id}, vocabularies(settings), document=document, today=now.date())
     supplied = _checked_images(settings, record, images, document)
-    with _workshop_lock(settings):
+    with workshop_lock(settings):
+        _complete_interrupted(settings, item_id)
+        _refuse_duplicate(settings, replace(record, saved_by=saved_by), supplied, document)
         record_id = _store(settings).next_id(now.year)
         return _save(settings, record, supplied, record_id, None, saved_by, document, now)
 
@@ -118,7 +138,7 @@ def amend_record(settings: Settings, record_id: str, data: Mapping[str, Any], im
         RecordError, ImageError, StorageError: as :func:`add_record`.
     """
     now = now or datetime.now(UTC)
-    _store(settings).history(record_id)  # UnknownRecordError before anything else is checked
+    _reconciled(settings).history(record_id)  # UnknownRecordError before anything else is checked
     based_on = based_on if based_on is not None else data.get("revision")
     if data.get("id", record_id) != record_id:
         raise RecordError(document, [f"id: the document is record {data['id']!r}, not {record_id!r}"])
@@ -127,7 +147,8 @@ def amend_record(settings: Settings, record_id: str, data: Mapping[str, Any], im
                                       f"`shuying repair show {record_id}` prints it)")])
     record = parse_record(data, vocabularies(settings), document=document, today=now.date())
     supplied = _checked_images(settings, record, images, document)
-    with _workshop_lock(settings):
+    with workshop_lock(settings):
+        _complete_interrupted(settings, record.item_id)
         previous = _store(settings).history(record_id).current
         if previous.record.revision != based_on:
             raise RevisionConflictError(record_id, based_on, previous.record.revision, previous.record.saved_by)
@@ -142,7 +163,7 @@ def list_records(settings: Settings, *, item_id: str | None = None, damage: str 
     """Return the records (of an item) whose current revision has the damage type, conservator, start date."""
     code = _damage_code(settings, damage) if damage else None
     found = []
-    for history in _store(settings).histories(item_id):
+    for history in _reconciled(settings).histories(item_id):
         record = history.current.record
         if code and code not in {d.type for d in record.damage}:
             continue
@@ -156,7 +177,7 @@ def list_records(settings: Settings, *, item_id: str | None = None, damage: str 
 
 def show_record(settings: Settings, record_id: str) -> RecordHistory:
     """Return every revision of a record (UnknownRecordError if there is none)."""
-    return _store(settings).history(record_id)
+    return _reconciled(settings).history(record_id)
 
 
 def list_items(settings: Settings) -> list[ItemChoice]:
@@ -185,7 +206,7 @@ def item_report(settings: Settings, item_id: str, *, now: datetime | None = None
     """Return the self-contained, printable HTML report of every record of an item."""
     archive = open_archive(settings)
     item = describe_item(_current_mets(archive, item_id, document=item_id))
-    histories = _store(settings).histories(item_id)
+    histories = _reconciled(settings).histories(item_id)
     paths = {i.path for h in histories for i in h.current.record.images}
     images = {path: report_image(_read_payload(archive, item_id, path)) for path in sorted(paths)}
     return render_report(item, histories, images, vocabularies(settings), now=now or datetime.now(UTC))
@@ -236,16 +257,15 @@ def _save(settings: Settings, record: ConservationRecord, supplied: Mapping[str,
     revision = previous.revision + 1 if previous else 1
     record, changes = _place_images(record, supplied, previous, record_id, revision, document)
     saved = record.saved(record_id, revision, saved_by, now.isoformat(timespec="seconds"))
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="conservation-", dir=settings.work_dir) as scratch:
+    with _scratch(settings) as scratch:
         record_path = f"data/conservation/{record_id}/r{revision}.json"
-        changes[record_path] = Path(scratch) / "record.json"
+        changes[record_path] = scratch / "record.json"
         changes[record_path].write_text(json.dumps(saved.as_dict(), ensure_ascii=False, indent=2) + "\n",
                                         encoding="utf-8")
         tree = add_revision(mets, saved, PayloadFile(record_path, digest_file(changes[record_path])),
                             vocabularies(settings), now=now)
         validate_xml(tree, "mets", document=f"{record.item_id}/{METS_PATH} with {record_id} r{revision}")
-        changes[METS_PATH] = Path(scratch) / "mets.xml"
+        changes[METS_PATH] = scratch / "mets.xml"
         changes[METS_PATH].write_bytes(serialize_mets(tree))
         _check_unchanged(archive, record.item_id, base_version)
         version = new_version(settings, record.item_id, changes, f"conservation record {record_id} revision {revision}",
@@ -313,7 +333,7 @@ def _latest_mets(archive: Archive, item_id: str, *, document: str) -> tuple[int,
         version = archive.catalogue.version(item_id)
     except StorageError:
         raise RecordError(document, [f"item: {item_id!r} has no AIP in the archive (ingest it first)"]) from None
-    data = _read_verified(archive, item_id, version.files[METS_PATH])
+    data = read_verified(archive, item_id, version.files[METS_PATH])
     return version.version, parse_xml_safely(data, document=f"{version.aip_key}/{METS_PATH}")
 
 
@@ -321,27 +341,7 @@ def _read_payload(archive: Archive, item_id: str, path: str) -> bytes:
     entry = archive.catalogue.version(item_id).files.get(path)
     if entry is None:
         raise StorageError(f"{item_id}: {path} is not in the latest AIP version")
-    return _read_verified(archive, item_id, entry)
-
-
-def _read_verified(archive: Archive, item_id: str, entry: FileRecord) -> bytes:
-    """Read a file from the first location whose copy matches the catalogue's SHA-256."""
-    key = aip_key(item_id, entry.stored_in)
-    for name in holders(archive, item_id, entry.stored_in):
-        try:
-            with archive.backend(name).open_read(key, entry.path) as stream:
-                data = stream.read()
-        except StorageError as exc:
-            log.warning("%s", exc)
-            continue
-        if Digests(len(data), *_hashes(data)) == entry.digests:
-            return data
-        log.warning("%s: %s/%s does not match the catalogue", name, key, entry.path)
-    raise StorageError(f"{key}/{entry.path}: no location holds an intact verified copy")
-
-
-def _hashes(data: bytes) -> tuple[str, str]:
-    return hashlib.sha256(data).hexdigest(), hashlib.sha512(data).hexdigest()
+    return read_verified(archive, item_id, entry)
 
 
 def _damage_code(settings: Settings, text: str) -> str:
@@ -353,29 +353,62 @@ def _damage_code(settings: Settings, text: str) -> str:
 
 
 def _store(settings: Settings) -> RecordStore:
-    return RecordStore(settings.home / STORE_FILE)
+    return record_store(settings)
+
+
+def _reconciled(settings: Settings) -> RecordStore:
+    """The record index, first brought up to the catalogue's latest versions (see reconcile_records)."""
+    reconcile_records(settings)
+    return record_store(settings)
+
+
+def _complete_interrupted(settings: Settings, item_id: str) -> None:
+    """Finish a killed save: sweep its temporary files; store its AIP version if no location holds it; index it.
+
+    Called under the workshop lock, so no other save is half-way; a version with fewer
+    copies than a save makes was left by a killed save (or a location that was down), and
+    is copied as `shuying replicate --item` would (from its staged bag if stored nowhere).
+    """
+    sweep_stale(settings.work_dir / SCRATCH)  # temporary files of a killed save
+    archive = open_archive(settings)
+    with contextlib.suppress(StorageError):  # an item with no AIP: nothing to finish
+        latest = archive.catalogue.version(item_id)
+        unstored = not holders(archive, item_id, latest.version)
+        if unstored or (archive.config.policy.replicate_on_ingest and below_policy(archive, item_id)):
+            log.warning("%s has fewer copies than a save makes: copying it now", latest.aip_key)
+            replicate_archive(archive, item=item_id)
+    reconcile_records(settings)
+
+
+def _refuse_duplicate(settings: Settings, record: ConservationRecord, supplied: Mapping[str, tuple[Path, Digests]],
+                      document: str) -> None:
+    """Refuse a new record identical to a saved revision of its item (same saver, content and image bytes)."""
+    candidate = _fingerprint(_place_images(record, supplied, None, "", 1, document)[0])
+    for history in _store(settings).histories(record.item_id):
+        for saved in history.revisions:
+            if _fingerprint(saved.record) == candidate:
+                raise DuplicateRecordError(saved)
+
+
+def _fingerprint(record: ConservationRecord) -> dict[str, Any]:
+    data = replace(record, record_id="", revision=0, saved_at="").as_dict()
+    data["images"] = [{k: v for k, v in image.items() if k != "path"} for image in data.get("images", [])]
+    return data
 
 
 @contextlib.contextmanager
-def _workshop_lock(settings: Settings) -> Iterator[None]:
-    """Let one save at a time allocate ids, check revisions and make AIP versions."""
-    path = settings.home / "locks" / "conservation.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + LOCK_TIMEOUT
-    with open(path, "a+", encoding="utf-8") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StorageError(f"{path}: another conservation record has been saving for "
-                                       f"{LOCK_TIMEOUT:.0f} s; try again later") from None
-                time.sleep(0.2)
-        try:
-            handle.truncate(0)
-            handle.write(f"pid {os.getpid()}\n")
-            handle.flush()
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _scratch(settings: Settings) -> Iterator[Path]:
+    """A folder for one save's temporary files, named as pipeline.atomic names its temporaries.
+
+    So the folder of a save that was killed is removed by the next save (sweep_stale),
+    and never mistaken for a live one's.
+    """
+    base = settings.work_dir / SCRATCH
+    base.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale(base)
+    path = base.with_name(f"{SCRATCH}{TMP_MARK}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}")
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        remove(path)

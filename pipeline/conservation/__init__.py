@@ -9,6 +9,7 @@ from __future__ import annotations
 from pipeline.conservation.mets import ItemDescription, MetsPage, add_revision, describe_item
 from pipeline.conservation.record import (
     ConservationRecord,
+    DuplicateRecordError,
     ImageRole,
     RecordError,
     RecordHistory,
@@ -31,6 +32,7 @@ from pipeline.conservation.vocabulary import (
 
 __all__ = [
     "ConservationRecord",
+    "DuplicateRecordError",
     "ImageRole",
     "ItemDescription",
     "MetsPage",

@@ -22,7 +22,8 @@ from pipeline.conservation.vocabulary import Vocabularies, Vocabulary
 from pipeline.errors import ExitCode, ShuyingError
 from pipeline.validation import json_errors
 
-__all__ = ["RECORD_FORMAT", "ConservationRecord", "Damage", "Dates", "ImageRole", "Materials", "RecordError",
+__all__ = ["RECORD_FORMAT", "ConservationRecord", "Damage", "Dates", "DuplicateRecordError", "ImageRole",
+           "Materials", "RecordError",
            "RecordHistory", "RecordImage", "RepairPaper", "RevisionConflictError", "SavedRevision", "Step",
            "UnknownRecordError", "check_pages", "parse_record", "record_from_dict"]
 
@@ -359,3 +360,15 @@ def _image_dict(image: RecordImage) -> dict[str, Any]:
     digests = image.digests.as_dict() if image.digests else {}
     return _compact({"file": image.file, "role": image.role.value, "pages": list(image.pages),
                      "caption": image.caption, "path": image.path, **digests})
+
+
+class DuplicateRecordError(ShuyingError):
+    """The record is already saved, same content, images and saver: an add was retried (after a crash?)."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, saved: SavedRevision) -> None:
+        record = saved.record
+        super().__init__(f"{record.item_id}: this record is already saved as {record.record_id} revision "
+                         f"{record.revision} (AIP version {saved.aip_version}); nothing was saved again")
+        self.saved = saved

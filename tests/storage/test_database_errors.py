@@ -81,7 +81,7 @@ class Store:
 
 STORES = [
     Store("catalogue", "catalogue.sqlite", fill_catalogue, "run `shuying catalogue rebuild`"),
-    Store("conservation", "conservation.sqlite", fill_conservation, "restore it from a backup"),
+    Store("conservation", "conservation.sqlite", fill_conservation, "run `shuying repair reindex`"),
     Store("search", "search.sqlite", fill_search, "delete it: search then works again", search.SearchError),
     Store("tokens", "auth.sqlite", fill_tokens, "make new tokens with `shuying token create`", TokenError),
     Store("accounts", "staff.sqlite", fill_accounts, "make the accounts again with `shuying user add`"),
