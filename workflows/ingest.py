@@ -351,7 +351,9 @@ class PublishManifest(QcGateParams, ShuyingTask):
         return self.layout.manifest.exists() and self.layout.stored.exists()
 
     def identity_settings(self) -> dict[str, str]:
-        return {"base_url": str(self.base_url), "persistent_id": item_settings(self)["persistent_id"]}
+        # The tier is published (access.json), so a new one in batch.json republishes the item.
+        return {"base_url": str(self.base_url), "persistent_id": item_settings(self)["persistent_id"],
+                "access_level": self.batch().access_level.value}
 
     def execute(self) -> None:
         batch = self.batch()
@@ -359,7 +361,7 @@ class PublishManifest(QcGateParams, ShuyingTask):
         entities = item_entities(batch, self.layout)  # found once, for the index and the annotation pages
         index_item(batch, self.layout, home=Path(self.home), entities=entities)
         publish_item(batch, self.layout, base_url=self.base_url, persistent_id=self.persistent_id,
-                     entities=entities)
+                     entities=entities, home=Path(self.home))
 
 
 class IngestBatch(QcGateParams, luigi.WrapperTask):

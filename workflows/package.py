@@ -42,6 +42,7 @@ from pipeline.premis import Event
 from pipeline.reshoot import Reshoot, reshoot_event
 from pipeline.search import SearchHit, read_alto_page, search
 from pipeline.search import index_item as index_text
+from pipeline.staff_log import COMMAND_LINE, StaffLog, log_path
 from pipeline.validation import json_errors, validate_xml
 from storage_config.catalogue import VersionRecord
 from workflows import events
@@ -276,8 +277,12 @@ def reindex(publish_root: Path, home: Path, *, base_url: str, item_id: str | Non
 
 
 def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str, persistent_id: str = "",
-                 entities: dict[str, list[Entity]] | None = None) -> None:
-    """Publish access images, ALTO, entity annotations and the manifest for the viewer, all at once."""
+                 entities: dict[str, list[Entity]] | None = None, home: Path | None = None) -> None:
+    """Publish access images, ALTO, entity annotations and the manifest for the viewer, all at once.
+
+    With ``home``, a change of the item's access tier from what was published before is
+    written to the staff log (``shuying log``): who may see a rare book is a staff action.
+    """
     batch = with_settings(batch, persistent_id=persistent_id)
     found = item_entities(batch, layout) if entities is None else entities
     canvases = []
@@ -304,7 +309,19 @@ def publish_item(batch: Batch, layout: ItemLayout, *, base_url: str, persistent_
         # The IIIF server's access tier (iiif_server/access.py); without it the item is served staff-only.
         (staged / "access.json").write_text(json.dumps({"access_level": batch.access_level.value}) + "\n",
                                             encoding="utf-8")
+    earlier = _published_tier(layout.publish)
     _swap_in(new, layout.publish)
+    if home is not None and earlier is not None and earlier != batch.access_level.value:
+        StaffLog(log_path(home)).append(COMMAND_LINE, "tier-change", batch.item_id,
+                                        detail=f"{earlier} -> {batch.access_level.value} (batch.json, at publish)")
+
+
+def _published_tier(folder: Path) -> str | None:
+    """The access level the item is published with now; None when not published (or unreadable)."""
+    try:
+        return str(json.loads((folder / "access.json").read_text(encoding="utf-8"))["access_level"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _write_annotations(batch: Batch, canvases: list[CanvasSource], found: dict[str, list[Entity]], staged: Path,

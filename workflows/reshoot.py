@@ -226,7 +226,8 @@ def _new_version(batch: Batch, layout: ItemLayout, settings: Settings, previous:
                                       "version": record.version, "files": len(record.files),
                                       "reshoot": [r.page_id for r in pending]})
     index_item(batch, layout, home=settings.home)
-    publish_item(batch, layout, base_url=settings.base_url, persistent_id=settings.persistent_id)
+    publish_item(batch, layout, base_url=settings.base_url, persistent_id=settings.persistent_id,
+                 home=settings.home)
     return ReshootResult(batch, layout, _finish(layout, pending, record.version), record.version, result)
 
 

@@ -206,3 +206,24 @@ def test_a_bare_re_run_of_a_packaged_item_reuses_the_options_it_was_ingested_wit
     assert started(journal(settings)[before:]) == set()  # nothing made again
     recorded = json.loads((settings.work_dir / "test-book/ingest-request.json").read_text(encoding="utf-8"))
     assert recorded["qc_profile"] == "legacy" and recorded["ocr_engine"] == "auto"
+
+
+@pytest.mark.slow
+def test_a_new_access_tier_in_batch_json_republishes_and_is_in_the_staff_log(small_batch: Path,
+                                                                            settings: Settings) -> None:
+    from pipeline.staff_log import StaffLog, log_path
+
+    assert run_ingest(small_batch, settings).ok
+    document = json.loads((small_batch / "batch.json").read_text(encoding="utf-8"))
+    before_tier = document["item"].get("access_level", "public")
+    document["item"]["access_level"] = "restricted" if before_tier != "restricted" else "public"
+    (small_batch / "batch.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    before = len(journal(settings))
+
+    assert run_ingest(small_batch, settings).ok
+
+    assert started(journal(settings)[before:]) == {"PublishManifest"}
+    published = json.loads((settings.publish_dir / "test-book/access.json").read_text(encoding="utf-8"))
+    assert published["access_level"] == document["item"]["access_level"]
+    [entry] = [e for e in StaffLog(log_path(settings.home)).entries() if e.action == "tier-change"]
+    assert entry.subject == "test-book" and f"{before_tier} -> {published['access_level']}" in entry.detail
