@@ -43,7 +43,9 @@ def replicate(settings: Settings, item: str | None, location: str | None) -> Non
     from workflows import replicate as replication
 
     report = replication.replicate(settings, item=item, location=location)
+    aborted = len(report.aborted_uploads)
     _report_copies(report, f"{len(report.outcomes) - len(report.failures)} copies made or verified, "
+                           f"{aborted} incomplete uploads aborted, "
                            f"{report.bytes_copied / 1e6:.1f} MB copied")
 
 

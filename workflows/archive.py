@@ -1,9 +1,12 @@
 """The archive as the storage workflows see it: locations, their backends, the catalogue, locks, events.
 
 Every change to the catalogue's copy status is an event, and every event is first
-written to storage (``events/<item>/<time>-<uuid>.json`` in the location it concerns
-and in every primary), then applied to the catalogue. That is what lets
-``shuying catalogue rebuild`` reconstruct the catalogue from storage alone.
+written to storage (``events/<item>/<time>-<uuid>.json``), then applied to the
+catalogue. That is what lets ``shuying catalogue rebuild`` reconstruct the catalogue
+from storage alone. An item's records are kept wherever the item is (:func:`event_homes`),
+so losing any one location loses none of them while another holds the item; a location
+that missed a record (it was down) is given it by the next replicate or restore
+(:func:`sync_events`).
 """
 
 from __future__ import annotations
@@ -122,11 +125,9 @@ def new_event(event_type: str, item_id: str, version: int | None, location: str,
 
 
 def record_event(archive: Archive, event: EventRecord) -> None:
-    """Write the event to storage (its location and every primary), then to the catalogue."""
-    targets = dict.fromkeys([*(loc.name for loc in archive.config.primaries), *([event.location] if event.location
-                                                                              else [])])
+    """Write the event to every home of the item's history (see event_homes), then to the catalogue."""
     stored = 0
-    for name in targets:
+    for name in event_homes(archive, event.item_id, event.location):
         try:
             archive.backend(name).put_object(event_key(event), event_bytes(event))
             stored += 1
@@ -135,6 +136,17 @@ def record_event(archive: Archive, event: EventRecord) -> None:
     if not stored:
         log.warning("event %s is only in the catalogue: no location took it", event.event_id)
     archive.catalogue.apply_event(event)
+
+
+def event_homes(archive: Archive, item_id: str, also: str = "") -> list[str]:
+    """Where an item's event records are kept: every primary and every location holding (or given) a copy.
+
+    Not only the location an event is about: a fixity check of the primary kept only in
+    the primary would be lost with it (the disaster drill). Not every location either: one
+    that holds nothing of the item has no use for its history, and is not asked to take it.
+    """
+    names = {loc.name for loc in archive.config.primaries} | {c.location for c in archive.catalogue.copies(item_id)}
+    return [loc.name for loc in archive.config.locations if loc.name in names or loc.name == also]
 
 
 def event_key(event: EventRecord) -> str:
@@ -159,21 +171,66 @@ def read_events(backend: StorageBackend, item_id: str | None = None) -> dict[str
     return events
 
 
-def sync_events(archive: Archive, item_id: str, target: str) -> int:
-    """Copy the item's event records that ``target`` lacks from the other locations; return how many."""
-    have = set(archive.backend(target).list_objects(f"{EVENTS_ROOT}/{item_id}"))
-    copied = 0
+def sync_events(archive: Archive, item_id: str | None = None) -> int:
+    """Give every reachable home of an item's history the records (of ``item_id``) it lacks; return how many.
+
+    A key names its item, time and event id, so comparing the locations' key listings
+    finds what is missing without reading a record. The bytes are copied from a location
+    that holds them, or, for an event no location took when it happened, from the catalogue.
+    """
+    held = _event_keys(archive, item_id)
+    known = {event_key(e): e for e in archive.catalogue.events(item_id)}
+    homes = _homes_by_item(archive, item_id)
+    primaries = {loc.name for loc in archive.config.primaries}
+    every = set(known).union(*held.values())
+    written = 0
+    for name, keys in held.items():
+        for key in sorted(k for k in every - keys if name in homes.get(k.split("/")[1], primaries)):
+            written += _copy_event(archive, key, name, held, known)
+    if written:
+        log.info("%d event records copied to the locations that lacked them", written)
+    return written
+
+
+def _homes_by_item(archive: Archive, item_id: str | None) -> dict[str, set[str]]:
+    """event_homes for every item with a copy recorded (an item without one: the primaries)."""
+    homes: dict[str, set[str]] = {}
+    for copy in archive.catalogue.copies(item_id):
+        homes.setdefault(copy.item_id, {loc.name for loc in archive.config.primaries}).add(copy.location)
+    return homes
+
+
+def _event_keys(archive: Archive, item_id: str | None) -> dict[str, set[str]]:
+    """The event record keys each reachable location holds (unreachable ones are left out)."""
+    prefix = f"{EVENTS_ROOT}/{item_id}" if item_id else EVENTS_ROOT
+    held = {}
     for location in archive.config.locations:
-        if location.name == target:
-            continue
         try:
-            events = read_events(archive.backend(location), item_id)
+            held[location.name] = set(archive.backend(location).list_objects(prefix))
         except StorageError as exc:
-            log.warning("events of %s not read from %s: %s", item_id, location.name, exc)
-            continue
-        for event in events.values():
-            if event_key(event) not in have:
-                archive.backend(target).put_object(event_key(event), event_bytes(event))
-                have.add(event_key(event))
-                copied += 1
-    return copied
+            log.warning("event records in %s not listed: %s", location.name, exc)
+    return held
+
+
+def _copy_event(archive: Archive, key: str, target: str, held: dict[str, set[str]],
+                known: dict[str, EventRecord]) -> bool:
+    """Write one event record into ``target``; False (with a warning) if no copy could be read or written."""
+    try:
+        data = _event_data(archive, key, held, known)
+        archive.backend(target).put_object(key, data)
+    except StorageError as exc:
+        log.warning("event record %s not copied to %s: %s", key, target, exc)
+        return False
+    held[target].add(key)
+    return True
+
+
+def _event_data(archive: Archive, key: str, held: dict[str, set[str]], known: dict[str, EventRecord]) -> bytes:
+    for name in (name for name, keys in held.items() if key in keys):
+        try:
+            return archive.backend(name).read_object(key)
+        except StorageError as exc:
+            log.warning("event record %s not read from %s: %s", key, name, exc)
+    if key in known:
+        return event_bytes(known[key])
+    raise StorageError(f"{key}: no location could give the record, and the catalogue does not hold it")

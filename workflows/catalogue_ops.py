@@ -23,6 +23,7 @@ from storage_config.backends.base import StorageBackend
 from storage_config.catalogue import (
     Catalogue,
     CopyStatus,
+    EventRecord,
     FileKind,
     FileRecord,
     VersionRecord,
@@ -169,13 +170,19 @@ def _read_checked(backend: StorageBackend, key: str) -> VersionRecord:
     return record
 
 
-def _scan_events(archive, problems: list[str]) -> dict:
-    events: dict = {}
+def _scan_events(archive, problems: list[str]) -> dict[str, EventRecord]:
+    """Merge the event records of every location by event id: each location may hold any of them."""
+    events: dict[str, EventRecord] = {}
     for location in archive.config.locations:
         try:
-            events.update(read_events(archive.backend(location)))
+            found = read_events(archive.backend(location))
         except StorageError as exc:
             problems.append(f"{location.name}: events not read: {exc}")
+            continue
+        for event_id, event in found.items():
+            if events.setdefault(event_id, event) != event:
+                problems.append(f"{location.name}: event {event_id} differs from the copy in another location; "
+                                "the first one read is kept")
     return events
 
 

@@ -3,7 +3,9 @@
 A copy counts only when the backend has read every file back and matched the
 digests recorded at ingest; then an event (ingestion or replication, success) is
 written to storage and folded into the catalogue. A failed copy leaves nothing
-committed, is recorded as a failure event, and the next run starts it again.
+committed, is recorded as a failure event, and the next run starts it again; that run
+also aborts the S3 multipart uploads the failed one left behind, and gives every
+location the event records it missed.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import enum
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from pipeline.clock import now
 from pipeline.errors import StorageError, UnreachableError
 from storage_config.backends.base import LocalTree, StoredTree, TreeSource
 from storage_config.catalogue import CopyStatus, VersionRecord
@@ -30,6 +34,10 @@ from workflows.archive import (
 )
 
 log = logging.getLogger(__name__)
+
+# An incomplete upload idle (no start, no part) for this long before a run began belongs to
+# no live run: a transfer sends a part every few seconds, or minutes on the slowest link.
+UPLOAD_MARGIN = timedelta(hours=1)
 
 
 class Outcome(str, enum.Enum):
@@ -59,6 +67,7 @@ class ReplicationReport:
     outcomes: tuple[CopyOutcome, ...]
     below_policy: tuple[str, ...]
     unreachable: tuple[str, ...] = ()  # one line per location given up on in this run
+    aborted_uploads: tuple[str, ...] = ()  # one line per incomplete upload of a killed run aborted by this one
 
     @property
     def failures(self) -> tuple[CopyOutcome, ...]:
@@ -101,14 +110,21 @@ def store_primaries(archive: Archive, bag: Path, record: VersionRecord) -> list[
             for location in archive.config.primaries]
 
 
-def replicate(settings: Settings, item: str | None = None, location: str | None = None) -> ReplicationReport:
-    """Bring every AIP version (of ``item``) to the policy's copy count, or copy it to ``location``."""
-    return replicate_archive(open_archive(settings), item=item, location=location)
+def replicate(settings: Settings, item: str | None = None, location: str | None = None, *,
+              idle_before: datetime | None = None) -> ReplicationReport:
+    """Bring every AIP version (of ``item``) to the policy's copy count, or copy it to ``location``.
+
+    First aborts the incomplete uploads idle since ``idle_before`` (default: UPLOAD_MARGIN
+    before now) in the locations written; last, copies missing event records everywhere.
+    """
+    return replicate_archive(open_archive(settings), item=item, location=location, idle_before=idle_before)
 
 
-def replicate_archive(archive: Archive, *, item: str | None = None, location: str | None = None) -> ReplicationReport:
+def replicate_archive(archive: Archive, *, item: str | None = None, location: str | None = None,
+                      idle_before: datetime | None = None) -> ReplicationReport:
     """Replicate within an open archive (see replicate)."""
     target = archive.config.location(location) if location else None
+    aborted = abort_leftover_uploads(archive, [target] if target else archive.config.locations, idle_before)
     outcomes: list[CopyOutcome] = []
     down: dict[str, UnreachableError] = {}  # a location is tried until its first connection failure
     for item_id, versions in _by_item(archive, item).items():
@@ -118,11 +134,33 @@ def replicate_archive(archive: Archive, *, item: str | None = None, location: st
                     for loc in [target] if target else policy_targets(archive, record):
                         if loc.name not in _verified_locations(archive, record):
                             outcomes.append(_attempt(archive, record, loc, down))
-                _sync_all(archive, item_id, _reached(outcomes, item_id))
         except AlreadyRunningError as exc:
             outcomes.append(CopyOutcome(item_id, None, location or "*", Outcome.FAILED, str(exc)))
+    sync_events(archive, item)
     return ReplicationReport(tuple(outcomes), tuple(below_policy(archive, item)),
-                             tuple(unreachable_lines(outcomes, down)))
+                             tuple(unreachable_lines(outcomes, down)), tuple(aborted))
+
+
+def abort_leftover_uploads(archive: Archive, locations: Iterable[Location],
+                           idle_before: datetime | None = None) -> list[str]:
+    """Abort the incomplete uploads a killed run left in ``locations``; one line for each, also logged.
+
+    Only uploads idle since ``idle_before`` (default: UPLOAD_MARGIN before now), so a
+    concurrent run's transfer is never cut off. A location that cannot be asked is skipped.
+    """
+    cutoff = idle_before or now(precise=True) - UPLOAD_MARGIN
+    lines = []
+    for location in locations:
+        try:
+            aborted = archive.backend(location).abort_idle_uploads(cutoff)
+        except StorageError as exc:
+            log.warning("%s: incomplete uploads not cleaned up: %s", location.name, exc)
+            continue
+        for upload in aborted:
+            lines.append(f"{location.name}: aborted the incomplete upload of {upload.key} (started "
+                         f"{upload.initiated.isoformat(timespec='seconds')}), left by an interrupted run")
+            log.warning("%s", lines[-1])
+    return lines
 
 
 def _attempt(archive: Archive, record: VersionRecord, target: Location,
@@ -153,6 +191,7 @@ def restore(settings: Settings, location: str) -> ReplicationReport:
     archive = open_archive(settings)
     target = archive.config.location(location)
     archive.backend(target).check_writable()
+    aborted = abort_leftover_uploads(archive, [target])
     outcomes = []
     for item_id, versions in _by_item(archive, None).items():
         held = {c.version for c in archive.catalogue.copies(item_id) if c.location == target.name}
@@ -161,10 +200,10 @@ def restore(settings: Settings, location: str) -> ReplicationReport:
                 for record in versions:
                     if record.version in held or target.role is Role.PRIMARY:
                         outcomes.append(_restore_version(archive, record, target))
-                _sync_all(archive, item_id, _reached(outcomes, item_id))
         except AlreadyRunningError as exc:
             outcomes.append(CopyOutcome(item_id, None, target.name, Outcome.FAILED, str(exc)))
-    return ReplicationReport(tuple(outcomes), tuple(below_policy(archive)))
+    sync_events(archive)  # the records the lost location held are in every other one
+    return ReplicationReport(tuple(outcomes), tuple(below_policy(archive)), aborted_uploads=tuple(aborted))
 
 
 def copy_version(archive: Archive, record: VersionRecord, location: Location, source: TreeSource,
@@ -280,15 +319,3 @@ def _by_item(archive: Archive, item: str | None) -> dict[str, list[VersionRecord
     for record in versions:
         grouped.setdefault(record.item_id, []).append(record)
     return grouped
-
-
-def _reached(outcomes: Iterable[CopyOutcome], item_id: str) -> set[str]:
-    return {o.location for o in outcomes if o.item_id == item_id and o.outcome in (Outcome.COPIED, Outcome.VERIFIED)}
-
-
-def _sync_all(archive: Archive, item_id: str, locations: Iterable[str]) -> None:
-    for name in sorted(locations):
-        try:
-            sync_events(archive, item_id, name)
-        except StorageError as exc:
-            log.warning("events of %s not copied to %s: %s", item_id, name, exc)

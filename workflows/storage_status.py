@@ -1,19 +1,25 @@
 """What the archive holds: items, versions, copies per location, and what is below policy.
 
-Read from the catalogue only (fast, touches no storage); ``shuying audit`` is what
-re-reads the copies.
+Read from the catalogue, apart from one cheap listing per S3 location: the incomplete
+multipart uploads a killed transfer left there (``shuying replicate`` aborts them).
+``shuying audit`` is what re-reads the copies.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 
+from pipeline.clock import now
+from pipeline.errors import StorageError
+from storage_config.backends.base import StorageBackend
 from storage_config.catalogue import CopyRecord, CopyStatus
 from storage_config.locations import Location
 from storage_config.policy import policy_warnings
 from storage_config.settings import Settings
 from workflows.archive import open_archive
-from workflows.replicate import below_policy
+from workflows.replicate import UPLOAD_MARGIN, below_policy
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,9 @@ class LocationSummary:
     verified: int  # versions with a verified copy here
     verified_bytes: int
     not_verified: int  # copies recorded here in any other state
+    incomplete_uploads: int = 0  # started, never completed or aborted (S3 multipart uploads)
+    oldest_upload: datetime | None = None  # when the oldest of them was started
+    uploads_unchecked: str = ""  # why the uploads could not be listed, if they could not
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,8 @@ def status(settings: Settings) -> StatusReport:
                        r.reason, tuple(c for c in copies if (c.item_id, c.version) == (r.item_id, r.version)))
         for r in archive.catalogue.versions())
     sizes = {(v.item_id, v.version): v.bytes for v in versions}
-    locations = tuple(_location_summary(loc, copies, sizes) for loc in archive.config.locations)
+    locations = tuple(_with_uploads(_location_summary(loc, copies, sizes), archive.backend(loc))
+                      for loc in archive.config.locations)
     policy = archive.config.policy
     return StatusReport(locations, versions, tuple(below_policy(archive)),
                         f"{policy.min_copies} verified copies, {policy.offsite_copies} off-site",
@@ -78,7 +88,8 @@ def format_status(report: StatusReport) -> list[str]:
     for loc in report.locations:
         flags = ", ".join([loc.role, loc.backend, *(["off-site"] if loc.offsite else [])])
         lines.append(f"  {loc.name} ({flags}) {loc.where}: {loc.verified} verified versions, "
-                     f"{_size(loc.verified_bytes)}" + (f", {loc.not_verified} NOT verified" if loc.not_verified else ""))
+                     f"{_size(loc.verified_bytes)}" + (f", {loc.not_verified} NOT verified" if loc.not_verified else "")
+                     + _uploads_note(loc))
     lines += ["", "Versions:"]
     for v in report.versions:
         copies = ", ".join(f"{c.location}={c.status.value}{' ' + c.verified_at[:19] if c.verified_at else ''}"
@@ -98,6 +109,34 @@ def _location_summary(location: Location, copies: list[CopyRecord],
     return LocationSummary(location.name, location.backend.value, location.role.value, location.offsite,
                            location.describe(), len(verified),
                            sum(sizes.get((c.item_id, c.version), 0) for c in verified), len(here) - len(verified))
+
+
+def _with_uploads(summary: LocationSummary, backend: StorageBackend) -> LocationSummary:
+    """Add the location's incomplete uploads; a location that cannot be asked says why, and status goes on."""
+    try:
+        uploads = backend.incomplete_uploads()
+    except StorageError as exc:
+        return dataclasses.replace(summary, uploads_unchecked=str(exc))
+    oldest = min((u.initiated for u in uploads), default=None)
+    return dataclasses.replace(summary, incomplete_uploads=len(uploads), oldest_upload=oldest)
+
+
+def _uploads_note(loc: LocationSummary) -> str:
+    if loc.uploads_unchecked:
+        return f"; incomplete uploads not checked ({loc.uploads_unchecked})"
+    if not loc.incomplete_uploads or loc.oldest_upload is None:
+        return ""
+    age = (now() - loc.oldest_upload).total_seconds()
+    count = f"{loc.incomplete_uploads} incomplete upload{'s' if loc.incomplete_uploads > 1 else ''}"
+    return (f"; {count}, the oldest started {_age(age)} ago "
+            f"(`shuying replicate` aborts those idle for {_age(UPLOAD_MARGIN.total_seconds())})")
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{max(seconds, 0):.0f} s"
 
 
 def _size(count: int) -> str:

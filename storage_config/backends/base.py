@@ -4,11 +4,15 @@ A stored AIP lives under a *key* (``aips/<item>/<item>.v<N>``) and holds files n
 by POSIX paths relative to it. A key is either committed — every file was written,
 read back and matched its recorded digests — or absent: readers never see a
 half-written AIP. Small immutable *objects* (event records) live beside the AIPs.
+An upload a killed process never finished (an S3 multipart upload) is listed by
+``incomplete_uploads`` and cleaned up by ``abort_idle_uploads``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
@@ -20,6 +24,15 @@ AIP_ROOT = "aips/"
 
 class NotStoredError(StorageError):
     """A file or object asked for is not in the location."""
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """An upload started and neither completed nor aborted: its parts are stored (and paid for) but unseen."""
+
+    key: str  # the object it would have become, relative to the location
+    upload_id: str
+    initiated: datetime  # UTC
 
 
 class TreeSource(Protocol):
@@ -116,6 +129,18 @@ class StorageBackend(Protocol):
 
     def quarantine_file(self, key: str, relpath: str, dest: str, *, move: bool) -> bool:
         """Copy (or, with ``move``, move) one stored file to the object key ``dest``; False if it is absent."""
+        ...
+
+    def incomplete_uploads(self) -> list[PendingUpload]:
+        """Return the uploads into this location that were started and never finished (one cheap listing)."""
+        ...
+
+    def abort_idle_uploads(self, before: datetime) -> list[PendingUpload]:
+        """Abort every incomplete upload with no activity (start or part) since ``before``; return them.
+
+        ``before`` must lie before the start of any run still writing here: an upload of a
+        live run keeps receiving parts, so only those left by a killed process qualify.
+        """
         ...
 
 

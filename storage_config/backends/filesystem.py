@@ -3,7 +3,8 @@
 A put copies into a temporary sibling folder (``<key>.tmp-<host>-<pid>-<random>``),
 fsyncs every file and folder, re-reads and hashes every file, and only then renames
 the folder into place: the rename is the commit. A crash leaves a temporary that the
-next put to the same key sweeps away (pipeline.atomic.sweep_stale).
+next put to the same key sweeps away (pipeline.atomic.sweep_stale), so a filesystem
+location has no incomplete uploads to list or abort.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import secrets
 import shutil
 import socket
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,6 +25,7 @@ from pipeline.errors import StorageError
 from storage_config.backends.base import (
     AIP_ROOT,
     NotStoredError,
+    PendingUpload,
     TreeSource,
     as_source,
     is_aip_key,
@@ -43,9 +46,7 @@ class FilesystemBackend:
     def check_writable(self) -> None:
         """Raise StorageError unless ``root`` exists (or may be created) and takes a file."""
         if not self.root.is_dir():
-            if not self.create:
-                raise StorageError(f"{self.name}: {self.root} does not exist (mount or create it, or set "
-                                   "create = true for this location in storage.toml)")
+            self._check_mounted()
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -113,6 +114,7 @@ class FilesystemBackend:
             raise StorageError(f"{self.name}: cannot read {key}/{relpath}: {exc.strerror}") from None
 
     def put_object(self, key: str, data: bytes) -> None:
+        self._check_mounted()
         try:
             write_bytes_atomic(self._path(key), data)
         except OSError as exc:
@@ -127,6 +129,7 @@ class FilesystemBackend:
             raise StorageError(f"{self.name}: cannot read {key}: {exc.strerror}") from None
 
     def list_objects(self, prefix: str) -> list[str]:
+        self._check_mounted()
         folder = self._path(prefix)
         if not folder.is_dir():
             return []
@@ -179,6 +182,23 @@ class FilesystemBackend:
         except OSError as exc:
             raise StorageError(_describe_os_error(self.name, dest, exc)) from None
         return True
+
+    def incomplete_uploads(self) -> list[PendingUpload]:
+        """None: an interrupted put leaves a temporary folder, which the next put to its key removes."""
+        return []
+
+    def abort_idle_uploads(self, before: datetime) -> list[PendingUpload]:
+        return []
+
+    def _check_mounted(self) -> None:
+        """Refuse a missing root that may not be created: an unmounted share, not an empty location.
+
+        Event records are written and listed without check_writable; without this they
+        would land on the local disk under the mount point.
+        """
+        if not self.create and not self.root.is_dir():
+            raise StorageError(f"{self.name}: {self.root} does not exist (mount or create it, or set "
+                               "create = true for this location in storage.toml)")
 
     def _path(self, key: str) -> Path:
         return self.root / safe_relpath(key)

@@ -1,7 +1,8 @@
 """A storage location in S3-compatible object storage (Ceph RGW, MinIO, a cloud bucket), via boto3.
 
 Plain S3 calls only: PutObject, multipart upload (through boto3's managed transfer),
-GetObject, HeadObject, ListObjectsV2, DeleteObject.
+GetObject, HeadObject, ListObjectsV2, DeleteObject, and ListMultipartUploads, ListParts
+and AbortMultipartUpload to find and clean up the uploads of a killed process.
 
 Commit rule (S3 has no rename): the files of an AIP are uploaded to their final keys
 ``<prefix><key>/<path>``, every one is read back and hashed (SHA-256 and SHA-512
@@ -42,6 +43,7 @@ from pipeline.errors import StorageError, UnreachableError
 from storage_config.backends.base import (
     AIP_ROOT,
     NotStoredError,
+    PendingUpload,
     TreeSource,
     as_source,
     is_aip_key,
@@ -181,7 +183,50 @@ class S3Backend:
                 self.client.delete_object(Bucket=self.bucket, Key=source)
         return True
 
+    def incomplete_uploads(self) -> list[PendingUpload]:
+        """List the multipart uploads under the prefix (ListMultipartUploads: one request per 1,000)."""
+        uploads = []
+        with self._errors("listing incomplete multipart uploads"):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            for page in pages:
+                uploads += [PendingUpload(u["Key"][len(self.prefix):], u["UploadId"], _utc(u["Initiated"]))
+                            for u in page.get("Uploads", ())]
+        return uploads
+
+    def abort_idle_uploads(self, before: datetime) -> list[PendingUpload]:
+        """Abort the uploads started, and last given a part, before ``before`` (see StorageBackend).
+
+        A killed transfer cannot abort its own upload, and S3 keeps (and bills) its parts
+        until someone does; a lifecycle rule on the bucket is the other way to clean up.
+        """
+        idle = [u for u in self.incomplete_uploads() if u.initiated < before and self._last_part(u) < before]
+        return [upload for upload in idle if self._abort(upload)]
+
     # -- helpers -------------------------------------------------------------------------------
+
+    def _last_part(self, upload: PendingUpload) -> datetime:
+        """When the upload last received a part (its start if none): a live transfer keeps this recent."""
+        latest = upload.initiated
+        with self._errors(f"listing the parts of the upload of {upload.key}"):
+            pages = self.client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=self.prefix + upload.key,
+                                                                     UploadId=upload.upload_id)
+            for page in pages:
+                latest = max([latest, *(_utc(part["LastModified"]) for part in page.get("Parts", ()))])
+        return latest
+
+    def _abort(self, upload: PendingUpload) -> bool:
+        """Abort one upload; False if it was completed or aborted meanwhile."""
+        with self._errors(f"aborting the upload of {upload.key}"):
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.prefix + upload.key,
+                                                   UploadId=upload.upload_id)
+            except bce.ClientError as exc:
+                if _code(exc) in ("NoSuchUpload", *_MISSING):
+                    return False
+                raise
+        log.info("%s: aborted the incomplete upload of %s (started %s)", self.name, upload.key,
+                 upload.initiated.isoformat(timespec="seconds"))
+        return True
 
     def _object(self, key: str, rel: str) -> str:
         return f"{self.prefix}{safe_relpath(key).as_posix()}/{safe_relpath(rel).as_posix()}"
@@ -343,6 +388,10 @@ def _cannot_connect(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
 
 
 def _code(exc: BaseException) -> str:
