@@ -42,6 +42,7 @@ from iiif_server.cache import DerivativeCache, MemoryCache
 from iiif_server.config import ServerOptions, load_server_options
 from iiif_server.errors import MAX_PATH_LENGTH, IIIFError, URITooLong
 from iiif_server.image_service import ImageService, ImageServiceConfig
+from iiif_server.memory import limit_arenas
 from iiif_server.pdf import PdfService
 from iiif_server.presentation import ManifestCache, PresentationService
 from iiif_server.published import PublishedStore
@@ -67,6 +68,7 @@ def create_app(settings: Settings, options: ServerOptions | None = None,
                staff_desk: ConservationDesk | None = None) -> ASGIApp:
     """Build the IIIF server for the publish area of ``settings``."""
     options = options or load_server_options(settings)  # the [server] table and SHUYING_SERVER_*
+    limit_arenas()  # before the render threads start: a flat RSS under load (iiif_server/memory.py)
     store = PublishedStore(settings.publish_dir, options.lookup_ttl)
     tokens = TokenStore(options.auth_path(settings.home))
     policy = AccessPolicy(settings.publish_dir, tokens, options.lookup_ttl)

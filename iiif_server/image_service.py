@@ -42,6 +42,7 @@ from iiif_server.geometry import (
 from iiif_server.headers import caching_headers, entity_tag, is_not_modified
 from iiif_server.image_request import ImageRequest, parse_image_request
 from iiif_server.info import MEDIA_TYPE, PROFILE_URI, build_info
+from iiif_server.memory import Trimmer
 from iiif_server.published import (
     PageRef,
     PublishedStore,
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/iiif/3/"
 PYRAMIDS_REMEMBERED = 4096
-PREPARED_REMEMBERED = 16384  # planned responses (a few hundred bytes each)
+PREPARED_REMEMBERED = 4096  # planned responses (about 2 KB each with their strings: ~8 MB when full)
 # Bump when rendering changes in a way that makes earlier cached bytes wrong.
 RENDER_VERSION = "1"
 RETRY_AFTER = 5  # seconds a client refused for lack of a heavy-render slot is told to wait
@@ -100,6 +101,7 @@ class ImageService:
         self._prepared = Lru(PREPARED_REMEMBERED)
         self._limiter: CapacityLimiter | None = None
         self._heavy = RenderGate(config.heavy_renders, config.heavy_queue)
+        self._trimmer = Trimmer()
 
     async def endpoint(self, request: Request) -> Response:
         """Dispatch ``/iiif/3/...`` by the number of path segments."""
@@ -239,6 +241,7 @@ class ImageService:
     def _render_and_store(self, source: SourceFile, plan: RenderPlan, key: str) -> bytes:
         data = self.renderer.render(source.path, source.version, plan)
         self.cache.put(key, data)
+        self._trimmer.tick()  # give freed pixel buffers back now and then (iiif_server/memory.py)
         return data
 
 
