@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from pipeline.bagit_versions import parse_manifest, rules_for
 from pipeline.checksums import ALGORITHMS, Digests
 from pipeline.errors import ShuyingError
 from pipeline.fixity_text import (
     manifest_algorithm,
-    parse_manifest,
     parse_oxum,
     parse_tags,
 )
@@ -96,6 +96,9 @@ class RateLimiter:
             self._sleep(delay)  # outside the lock: other threads book their own slots meanwhile
 
 
+RFC_8493 = rules_for((1, 0))  # our own AIPs are BagIt 1.0 bags
+
+
 def hash_stream(stream: BinaryIO, algorithms: Sequence[str], *, buffer: bytearray | None = None,
                 limiter: RateLimiter | None = None, on_bytes: Callable[[int], None] | None = None,
                 should_stop: Callable[[], bool] | None = None) -> StreamDigest:
@@ -156,7 +159,7 @@ def compare_tag_files(texts: Mapping[str, bytes], payload: Mapping[str, Digests]
         if kind is not None and kind[1] in ALGORITHMS:
             listed = payload if kind[0] == "manifest" else {p: d for p, d in tags.items()
                                                             if not p.startswith("tagmanifest-")}
-            entries, _ = parse_manifest(name, raw.decode("utf-8", errors="replace"), kind[1])
+            entries, _ = parse_manifest(name, raw.decode("utf-8", errors="replace"), kind[1], RFC_8493, ())
             findings += _manifest_findings(name, entries, {p: getattr(d, kind[1]) for p, d in listed.items()})
     if "bag-info.txt" in texts:
         findings += _oxum_findings(texts["bag-info.txt"], payload, oxum)

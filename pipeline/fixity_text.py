@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_MANIFEST_LINE = re.compile(r"^(\S+)[ \t]+(.*)$")
 _PERCENT = re.compile(r"%(0[dDaA]|25)")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 DIGEST_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
@@ -116,30 +115,6 @@ def path_danger(path: str) -> str:
     if "" in parts or "." in parts:
         return "has an empty or '.' folder name"
     return ""
-
-
-def parse_manifest(name: str, text: str, algorithm: str) -> tuple[dict[str, str], list[BagProblem]]:
-    """Return path → lower-case digest for every well-formed line, and every problem found."""
-    entries: dict[str, str] = {}
-    problems = []
-    width = DIGEST_LENGTHS.get(algorithm)
-    for number, line in enumerate(split_lines(text), 1):
-        match = _MANIFEST_LINE.match(line)
-        if not match:
-            problems.append(BagProblem(name, "manifest-line", f"line {number}: not '<checksum> <path>': {line!r}"))
-            continue
-        digest, raw = match.group(1).lower(), match.group(2)
-        path, encoding_problem = decode_path(raw)
-        if encoding_problem:
-            problems.append(BagProblem(name, "path-encoding", f"line {number}: {raw!r} {encoding_problem}"))
-        if width and (len(digest) != width or any(c not in "0123456789abcdef" for c in digest)):
-            problems.append(BagProblem(name, "checksum-format", f"line {number}: {digest!r} is not a {algorithm} "
-                                                                f"digest ({width} hex digits)"))
-        if path in entries:
-            problems.append(BagProblem(name, "duplicate-entry", f"line {number}: {path!r} is listed again"))
-            continue
-        entries[path] = digest
-    return entries, problems
 
 
 def parse_tags(name: str, text: str) -> tuple[list[tuple[str, str]], list[BagProblem]]:

@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from pipeline.bagit_versions import parse_manifest, rules_for
 from pipeline.checksums import Digests
 from pipeline.fixity import (
     AuditStopped,
@@ -21,7 +22,7 @@ from pipeline.fixity import (
     hash_stream,
     parse_rate,
 )
-from pipeline.fixity_text import decode_path, parse_manifest, path_danger, split_lines
+from pipeline.fixity_text import decode_path, path_danger, split_lines
 
 
 @pytest.mark.parametrize("size", [0, 1, 1024 * 1024, 1024 * 1024 + 7, 3 * 1024 * 1024])
@@ -98,7 +99,7 @@ def test_path_danger(path, danger):
 def test_manifest_lines_split_on_lf_cr_crlf_only():
     text = f"{'a' * 64}  data/form\x0cfeed\r\n{'b' * 64} data/x\r{'c' * 64}\tdata/y\n"
     assert split_lines(text) == [f"{'a' * 64}  data/form\x0cfeed", f"{'b' * 64} data/x", f"{'c' * 64}\tdata/y"]
-    entries, problems = parse_manifest("manifest-sha256.txt", text, "sha256")
+    entries, problems = parse_manifest("manifest-sha256.txt", text, "sha256", rules_for((1, 0)), ())
     assert sorted(entries) == ["data/form\x0cfeed", "data/x", "data/y"] and problems == []
 
 
