@@ -51,7 +51,7 @@ def repair_add(settings: Settings, item: str, record_file: Path, images: tuple[P
     from workflows.conservation import add_record
 
     saved = add_record(settings, item, _read_json(record_file), {p.name: p for p in images},
-                          saved_by=saved_by, document=str(record_file))
+                       saved_by=saved_by, document=str(record_file))
     click.echo(f"Saved {saved.record.record_id} revision 1 in AIP version {saved.aip_version} of {item}")
 
 
@@ -75,7 +75,7 @@ def repair_amend(settings: Settings, record_id: str, record_file: Path, images: 
     from workflows.conservation import amend_record
 
     saved = amend_record(settings, record_id, _read_json(record_file), {p.name: p for p in images},
-                          saved_by=saved_by, document=str(record_file))
+                         saved_by=saved_by, document=str(record_file))
     click.echo(f"Saved {record_id} revision {saved.record.revision} in AIP version {saved.aip_version} "
                f"of {saved.record.item_id}")
 
@@ -99,7 +99,7 @@ def repair_list(settings: Settings, item: str | None, damage: str | None, conser
     from workflows.conservation import list_records, vocabularies
 
     found = list_records(settings, item_id=item, damage=damage, conservator=conservator,
-                          since=since.date() if since else None)
+                        since=since.date() if since else None)
     terms = vocabularies(settings).damage
     for history in found:
         record = history.current.record
