@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -227,10 +228,13 @@ def demo(settings: Settings, pages: int, workers: int, serve: bool) -> None:
     """
     from workflows.demo import make_demo_batch
 
+    started = time.perf_counter()
     batch_dir = make_demo_batch(settings.home / "demo-batch", pages=pages)
-    click.echo(f"Generated sample book: {batch_dir}")
+    click.echo(f"==> sample book generated in {time.perf_counter() - started:.1f} s: {batch_dir}")
+    started = time.perf_counter()
     result = _run_ingest(settings, batch_dir, workers, None)
     _report_ingest(result)
+    click.echo(f"==> ingest done in {time.perf_counter() - started:.1f} s")
     if serve:
         serve_in_viewer(settings, None, None, None, item_id=result.batch.item_id)
 
