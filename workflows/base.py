@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import resource
 import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +31,10 @@ from workflows.identity import (
 from workflows.layout import ItemLayout
 
 log = logging.getLogger(__name__)
+
+# A benchmark's opt-in (benchmarks/ingest.py): when set to a file, every task run appends one
+# JSON line with its wall time, CPU and peak memory. Unset, as in production, nothing is measured.
+TIMINGS_VARIABLE = "SHUYING_TASK_TIMINGS"
 
 
 class ShuyingTask(luigi.Task):
@@ -122,10 +129,11 @@ class ShuyingTask(luigi.Task):
         return self.product_complete() and self.stamp().exists()
 
     def run(self) -> None:
-        self.journal("start")
-        self.replace_earlier_output()
-        self.execute()
-        write_stamp(self.layout.identity, self.step_name, self.identity)
+        with task_timing(self.get_task_family(), str(getattr(self, "page_id", ""))):
+            self.journal("start")
+            self.replace_earlier_output()
+            self.execute()
+            write_stamp(self.layout.identity, self.step_name, self.identity)
 
     def replace_earlier_output(self) -> None:
         """Say in the journal why an output in place is made again, then clear the way for the new one.
@@ -177,6 +185,49 @@ class ShuyingTask(luigi.Task):
             os.write(fd, (line.replace("\n", " ") + "\n").encode("utf-8"))
         finally:
             os.close(fd)
+
+
+@contextlib.contextmanager
+def task_timing(family: str, page: str) -> Iterator[None]:
+    """Append the wall time, CPU seconds and peak RSS of the enclosed run to ``$SHUYING_TASK_TIMINGS``.
+
+    CPU is this process's user + system time (Luigi runs each task in a process of its own
+    when workers > 1) plus that of the subprocesses it waited for (Tesseract). ``maxrss_kib``
+    is the process's peak so far: with one worker, Luigi runs every task in one process.
+    A line is one O_APPEND write, so lines from parallel workers never mix.
+    """
+    target = os.environ.get(TIMINGS_VARIABLE)
+    if not target:
+        yield
+        return
+    start, own, waited = time.perf_counter(), _rusage(resource.RUSAGE_SELF), _rusage(resource.RUSAGE_CHILDREN)
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        own_now, waited_now = _rusage(resource.RUSAGE_SELF), _rusage(resource.RUSAGE_CHILDREN)
+        record = {"task": family, "page": page, "pid": os.getpid(), "ok": ok,
+                  "wall": round(time.perf_counter() - start, 3),
+                  "cpu_self": round(own_now[0] - own[0], 3), "cpu_children": round(waited_now[0] - waited[0], 3),
+                  "maxrss_kib": own_now[1], "children_maxrss_kib": waited_now[1]}
+        _append_line(Path(target), json.dumps(record))
+
+
+def _rusage(who: int) -> tuple[float, int]:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss  # ru_maxrss is in KiB on Linux
+
+
+def _append_line(path: Path, line: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
+    except OSError:
+        log.warning("could not append task timings to %s", path, exc_info=True)
 
 
 class PageTask(ShuyingTask):
