@@ -160,6 +160,13 @@ class ImageService:
             # A stored tile is one small read: cheaper here than a hop to a worker thread.
             data = self.renderer.stored(source.path, source.version, prepared.plan)
         if data is None:
+            # So is pasting a region from up to four of them: the thread hop and the wait for the GIL
+            # to come back after each decode cost more, and set the tail latency (benchmarks/README.md).
+            data = self.renderer.assembled(source.path, source.version, prepared.plan)
+            if data is not None:
+                self.cache.put(prepared.key, data)
+                self._trimmer.tick()  # Pillow's buffers are malloc'd too
+        if data is None:
             data = await self._render(source, prepared)
         self.memory.put(prepared.key, data)
         return Response(data, media_type=prepared.plan.format.media_type, headers=prepared.headers)

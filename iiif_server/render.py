@@ -31,6 +31,9 @@ TRANSPARENT_FORMATS = frozenset({Format.PNG, Format.WEBP, Format.TIF, Format.GIF
 REDUCTIONS_REMEMBERED = 32
 DEFAULT_TILE_SIZE = 256  # offered in info.json for a pyramid that is not tiled
 INDEXES_REMEMBERED = 4096  # tile layouts of pyramid files (a few KB each)
+# Stored tiles a region may be pasted from on the event loop (about half a millisecond each, all in
+# libjpeg-turbo); more go to a render thread. Inline, the render neither waits for a thread nor for the GIL.
+INLINE_TILES = 4
 # The libvips operation that encodes each format; a libvips built without libwebp or cgif lacks one.
 SAVERS = {
     Format.JPG: "jpegsave_buffer",
@@ -92,6 +95,11 @@ class Renderer:
         """Return the stored JPEG tile that answers ``plan`` unchanged, or None (a small file read)."""
         index = self._tile_index(path, version)
         return stored_tile(path, index, plan) if index is not None else None
+
+    def assembled(self, path: Path, version: Hashable, plan: RenderPlan) -> bytes | None:
+        """Return ``plan``'s region pasted from at most :data:`INLINE_TILES` stored tiles, or None."""
+        index = self._tile_index(path, version)
+        return assembled_tiles(path, index, plan, self.encoding.jpeg_quality, INLINE_TILES) if index is not None else None
 
     def render(self, path: Path, version: Hashable, plan: RenderPlan) -> bytes:
         """Return the encoded image described by ``plan``."""

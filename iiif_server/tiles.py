@@ -93,8 +93,9 @@ def stored_tile(path: Path, index: TileIndex, plan: RenderPlan) -> bytes | None:
         return _tile_jpeg(handle, page, crop.x // page.tile_width, crop.y // page.tile_height)
 
 
-def assembled_tiles(path: Path, index: TileIndex, plan: RenderPlan, quality: int) -> bytes | None:
-    """Return a JPEG of ``plan``'s crop pasted together from the stored tiles under it, or None.
+def assembled_tiles(path: Path, index: TileIndex, plan: RenderPlan, quality: int,
+                    max_tiles: int = MAX_ASSEMBLED) -> bytes | None:
+    """Return a JPEG of ``plan``'s crop pasted from the (at most ``max_tiles``) stored tiles under it, or None.
 
     For a region of a stored level at that level's scale (edge tiles, regions off the
     tile grid): decoding a few small JPEGs with Pillow and encoding one is about twice
@@ -106,17 +107,18 @@ def assembled_tiles(path: Path, index: TileIndex, plan: RenderPlan, quality: int
         return None
     left, top = crop.x // page.tile_width, crop.y // page.tile_height
     right, bottom = (crop.x + crop.width - 1) // page.tile_width, (crop.y + crop.height - 1) // page.tile_height
-    if (right - left + 1) * (bottom - top + 1) > MAX_ASSEMBLED:
+    if (right - left + 1) * (bottom - top + 1) > min(max_tiles, MAX_ASSEMBLED):
         return None
-    canvas = Image.new("RGB", ((right - left + 1) * page.tile_width, (bottom - top + 1) * page.tile_height))
+    # Each tile is pasted where it falls in the output (Pillow clips what lies outside): no tile-sized canvas, no crop.
+    canvas = Image.new("RGB", (crop.width, crop.height))
     try:
         with open(path, "rb") as handle:
             for row, column in itertools.product(range(top, bottom + 1), range(left, right + 1)):
-                if not _paste(canvas, handle, page, column, row, left, top):
+                position = (column * page.tile_width - crop.x, row * page.tile_height - crop.y)
+                if not _paste(canvas, handle, page, column, row, position):
                     return None
-        x, y = crop.x - left * page.tile_width, crop.y - top * page.tile_height
         out = io.BytesIO()
-        canvas.crop((x, y, x + crop.width, y + crop.height)).save(out, "JPEG", quality=quality)
+        canvas.save(out, "JPEG", quality=quality)
     except (OSError, ValueError) as exc:  # a damaged tile: libvips renders it and reports what is wrong
         log.info("%s: tiles not assembled: %s", path, exc)
         return None
@@ -145,15 +147,15 @@ def _tile_jpeg(handle: BinaryIO, page: TiledPage, column: int, row: int) -> byte
     return page.tables[:-2] + stream[2:]
 
 
-def _paste(canvas: Image.Image, handle: BinaryIO, page: TiledPage, column: int, row: int, left: int,
-           top: int) -> bool:
+def _paste(canvas: Image.Image, handle: BinaryIO, page: TiledPage, column: int, row: int,
+           position: tuple[int, int]) -> bool:
     data = _tile_jpeg(handle, page, column, row)
     if data is None:
         return False
     with Image.open(io.BytesIO(data)) as tile:
         if tile.format != "JPEG" or tile.mode != "RGB" or tile.size != (page.tile_width, page.tile_height):
             return False
-        canvas.paste(tile, ((column - left) * page.tile_width, (row - top) * page.tile_height))
+        canvas.paste(tile, position)
     return True
 
 
