@@ -12,23 +12,16 @@ from pathlib import Path
 
 from PIL import Image, ImageCms
 
+from pipeline.qc.sequence import to_chinese
 from pipeline.synthetic import render_vertical_page, sample_text_for_page
 
 SKEWS = (0.0, 0.6, -1.1, 0.35, -0.45, 1.4, -0.8, 0.25)  # degrees, counter-clockwise
-NUMERALS = "一二三四五六七八九十"
 
 
 def page_label(content_index: int) -> str:
     """Return the label of the n-th content page (0-based): 卷一 葉一上, 葉一下, 葉二上 …"""
     leaf, side = divmod(content_index, 2)
-    return f"卷一 葉{_numeral(leaf + 1)}{'上下'[side]}"
-
-
-def _numeral(n: int) -> str:
-    if n <= 10:
-        return NUMERALS[n - 1]
-    tens, ones = divmod(n, 10)
-    return (NUMERALS[tens - 1] if tens > 1 else "") + "十" + (NUMERALS[ones - 1] if ones else "")
+    return f"卷一 葉{to_chinese(leaf + 1)}{'上下'[side]}"
 
 
 def batch_document(item_id: str, files: list[tuple[str, str, str]], *, ppi: int) -> dict:

@@ -315,3 +315,14 @@ def test_file_numbers_are_read_from_the_end_of_the_name() -> None:
     assert file_number("other/IMG_0043.tif") != (run, 43)
     assert file_number("0007.TIF") == (*file_number("0006.tif")[0:1], 7)  # type: ignore[index]
     assert file_number("封面.tif") is None
+
+
+def test_sample_book_labels_follow_each_other_past_a_hundred_leaves() -> None:
+    from pipeline.sample_book import page_label
+
+    labels = [page_label(index) for index in range(400)]  # 200 leaves, 上 and 下
+
+    assert labels[198:200] == ["卷一 葉一百上", "卷一 葉一百下"]
+    first = parse_label(labels[0])
+    assert first is not None
+    assert [first.label_at(first.index + offset) for offset in range(400)] == labels
