@@ -77,7 +77,7 @@ def make_complete(batch_dir: Path, home: Path) -> int:
     from pipeline.atomic import write_json_atomic
     from pipeline.batch import load_batch
     from storage_config.settings import load_settings
-    from workflows.base import ShuyingTask, adopt_unstamped
+    from workflows.base import ShuyingTask, adopt_unstamped, task_graph
     from workflows.ingest import Ocr, page_plan
     from workflows.layout import ItemLayout
     from workflows.run import ingest_task
@@ -86,7 +86,7 @@ def make_complete(batch_dir: Path, home: Path) -> int:
     batch = load_batch(batch_dir)
     layout = ItemLayout(settings.work_dir, settings.publish_dir, batch.item_id)
     task = ingest_task(batch, settings)
-    tasks = list(walk(task))
+    tasks = list(task_graph(task))
     for each in tasks:
         if not isinstance(each, ShuyingTask):
             continue
@@ -107,18 +107,6 @@ def make_complete(batch_dir: Path, home: Path) -> int:
     layout.manifest.write_text("{}", encoding="utf-8")
     adopt_unstamped(task, layout)
     return len(tasks)
-
-
-def walk(root: luigi.Task):
-    """Every task ``root`` requires, directly or not, once each."""
-    seen: set[str] = set()
-    todo = [root]
-    while todo:
-        task = todo.pop()
-        if task.task_id not in seen:
-            seen.add(task.task_id)
-            yield task
-            todo.extend(luigi.task.flatten(task.requires()))
 
 
 # --- bare Luigi: the same shape, no files -----------------------------------------------------------

@@ -248,14 +248,14 @@ def clear_settled_failures(root: luigi.Task, layout: ItemLayout) -> list[str]:
         return []
     recorded = {p.stem: p for p in layout.failures.glob("*.json")}
     cleared = []
-    for task in _graph(root):
+    for task in task_graph(root):
         if isinstance(task, ShuyingTask) and task.step_name in recorded and task.complete():
             remove(recorded.pop(task.step_name))
             cleared.append(task.step_name)
     return cleared
 
 
-def _graph(root: luigi.Task) -> Iterator[luigi.Task]:
+def task_graph(root: luigi.Task) -> Iterator[luigi.Task]:
     """Every task ``root`` requires, directly or not, once each."""
     seen: set[str] = set()
     todo = [root]
@@ -278,7 +278,7 @@ def adopt_unstamped(root: luigi.Task, layout: ItemLayout) -> list[str]:
     if layout.identity.exists():
         return []
     adopted = []
-    for task in _graph(root):
+    for task in task_graph(root):
         if isinstance(task, ShuyingTask) and task.product_complete():
             write_stamp(layout.identity, task.step_name, task.identity, adopted=True)
             adopted.append(task.step_name)
